@@ -1,0 +1,42 @@
+"""Samplers and dynamics, each a ``Kernel(init, step)`` (see ``physics.kernels.base``).
+
+``metropolis``, ``heat_bath`` and ``wolff`` pick their algorithm from the model's type (checkerboard sweeps for
+lattice models, single-spin flips for the REM family, a constrained random walk on the sphere for the spherical
+p-spin). ``parallel_tempering`` composes a replica-exchange move with any of them.
+"""
+from .base import Kernel, dispatch, register
+from . import lattice as _lattice  # noqa: F401  (registers the lattice kernels)
+from . import discrete as _discrete  # noqa: F401  (registers the REM-family kernels)
+from . import sphere as _sphere  # noqa: F401  (registers the spherical kernels)
+from .tempering import PTInfo, PTState, parallel_tempering
+from .sphere import *  # noqa: F401,F403
+from .sphere import __all__ as _sphere_all
+
+
+def metropolis(model, temperature, *args, **kwargs) -> Kernel:
+    """Metropolis kernel for ``model`` at ``temperature`` (one step = one sweep of n attempted moves)."""
+    return dispatch("metropolis", model)(model, temperature, *args, **kwargs)
+
+
+def heat_bath(model, temperature, *args, **kwargs) -> Kernel:
+    """Heat-bath (Glauber) kernel for ``model`` at ``temperature`` (one step = one sweep)."""
+    return dispatch("heat_bath", model)(model, temperature, *args, **kwargs)
+
+
+def wolff(model, temperature, *args, **kwargs) -> Kernel:
+    """Wolff single-cluster kernel for a ferromagnetic Ising model (one step = one cluster flip)."""
+    return dispatch("wolff", model)(model, temperature, *args, **kwargs)
+
+
+__all__ = [
+    "Kernel",
+    "register",
+    "dispatch",
+    "metropolis",
+    "heat_bath",
+    "wolff",
+    "parallel_tempering",
+    "PTState",
+    "PTInfo",
+    *_sphere_all,
+]

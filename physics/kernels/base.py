@@ -1,0 +1,51 @@
+"""The kernel contract shared by every sampler and dynamics in ``physics.kernels``.
+
+A kernel is a pair of pure functions (BlackJAX's contract, ``blackjax/base.py``)::
+
+    init(key, x) -> State            # State has .x (configuration) and .energy (extensive energy)
+    step(key, state) -> (State, Info)
+
+Structure (model, proposal rule, sizes) is fixed when the kernel is built; numbers (temperature, step size, field)
+are closed over as possibly traced values, so ``jax.vmap`` over temperatures compiles one program.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+__all__ = ["Kernel", "register", "dispatch"]
+
+
+class Kernel(NamedTuple):
+    """A sampler or a dynamics: ``init(key, x) -> State`` and ``step(key, state) -> (State, Info)``."""
+
+    init: Callable[[Any, Any], Any]
+    step: Callable[[Any, Any], tuple[Any, Any]]
+
+
+_REGISTRY: dict[tuple[str, type], Callable[..., Kernel]] = {}
+
+
+def register(name: str, model_type: type):
+    """Register ``builder(model, *args, **kwargs) -> Kernel`` as kernel ``name`` for models of ``model_type``.
+
+    ``kernels.metropolis(model, T)`` is one public name for several algorithms (checkerboard sweeps on a lattice,
+    single-spin flips on an REM, a random walk on the sphere); the model's type picks the implementation.
+    """
+
+    def deco(builder):
+        _REGISTRY[(name, model_type)] = builder
+        return builder
+
+    return deco
+
+
+def dispatch(name: str, model) -> Callable[..., Kernel]:
+    """The builder registered for kernel ``name`` and this model's type (or a base class of it)."""
+    for cls in type(model).__mro__:
+        if (name, cls) in _REGISTRY:
+            return _REGISTRY[(name, cls)]
+    known = sorted({c.__name__ for (n, c) in _REGISTRY if n == name})
+    raise ValueError(
+        f"model={type(model).__name__}: kernel {name!r} is not defined for this model; "
+        f"it is defined for {known or 'no model yet'}"
+    )

@@ -1,0 +1,186 @@
+"""Run configuration: TOML → validated, frozen dataclasses.
+
+A config file has a ``[run]`` table (kind, seed, chunking) and one table named after the job kind::
+
+    [run]
+    kind = "ising"
+    seed = 0
+    chunk_steps = 500      # steps between flushes/checkpoints
+    [ising]
+    shape = [16, 16]
+    temperatures = [2.0, 2.269, 2.5]
+
+Each job kind declares its table as a frozen dataclass whose fields use :func:`option` for defaults and bounds.
+:func:`parse_table` checks unknown keys, types and ranges and raises :class:`ConfigError` (a ``ValueError``)
+naming the key, the value and what is allowed; the CLI turns it into exit status 2.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["ConfigError", "option", "parse_table", "RunConfig", "Config", "load", "loads"]
+
+
+class ConfigError(ValueError):
+    """A bad configuration value: the message names the key, the value and what is allowed."""
+
+
+def option(default=dataclasses.MISSING, *, ge=None, gt=None, le=None, lt=None, choices=None, min_len=None,
+           help: str = ""):
+    """A dataclass field with validation metadata (bounds apply to numbers and to every item of a list)."""
+    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "min_len": min_len, "help": help}
+    if isinstance(default, (list, dict)):
+        raise TypeError("use a tuple for list defaults")
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false", dict: "a table"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _coerce(name: str, value: Any, tp, meta: dict) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(name, value, a, meta)
+            except ConfigError as e:
+                errors.append(e)
+        raise ConfigError(f"{name} = {value!r}: must be {_type_name(tp)}")
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{name} = {value!r}: must be one of {', '.join(map(repr, allowed))}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{name} = {value!r}: must be {_type_name(tp)}")
+        if meta.get("min_len") is not None and len(value) < meta["min_len"]:
+            raise ConfigError(f"{name} = {value!r}: must have at least {meta['min_len']} item(s)")
+        item = typing.get_args(tp)[0]
+        return tuple(_coerce(f"{name}[{i}]", v, item, meta) for i, v in enumerate(value))
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name} = {value!r}: must be a table")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} = {value!r}: must be true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} = {value!r}: must be an integer")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name} = {value!r}: must be a number")
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{name} = {value!r}: must be a finite number")
+    elif tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} = {value!r}: must be a string")
+    if meta.get("choices") is not None and value not in meta["choices"]:
+        raise ConfigError(f"{name} = {value!r}: must be one of {', '.join(map(repr, meta['choices']))}")
+    for key, op, word in (("ge", lambda a, b: a >= b, "≥"), ("gt", lambda a, b: a > b, ">"),
+                          ("le", lambda a, b: a <= b, "≤"), ("lt", lambda a, b: a < b, "<")):
+        bound = meta.get(key)
+        if bound is not None and isinstance(value, (int, float)) and not op(value, bound):
+            raise ConfigError(f"{name} = {value!r}: must be {word} {bound}")
+    return value
+
+
+def parse_table(cls, table: Any, prefix: str):
+    """Build dataclass ``cls`` from a TOML table, validating every key (``prefix`` names the table in errors)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{prefix}] = {table!r}: must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{prefix}.{unknown[0]} = {table[unknown[0]]!r}: unknown key; allowed keys are {', '.join(sorted(fields))}"
+        )
+    values = {}
+    for name, f in fields.items():
+        key = f"{prefix}.{name}"
+        if name in table:
+            values[name] = _coerce(key, table[name], hints[name], dict(f.metadata))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{key} is missing: it is required ({_type_name(hints[name])})")
+    obj = cls(**values)
+    check = getattr(obj, "validate", None)
+    if check is not None:
+        check(prefix)
+    return obj
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """The ``[run]`` table shared by every job kind."""
+
+    kind: str = option(help="job kind: the name of the table that configures it")
+    seed: int = option(0, ge=0, help="the only seed of the run; every key is derived from it")
+    chunk_steps: int = option(0, ge=0, help="steps between flush + checkpoint (0: the job's default)")
+    description: str = option("", help="free text stored with the results")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A validated configuration: the run table, the job's table, and the original TOML text."""
+
+    run: RunConfig
+    job: Any
+    text: str
+
+
+def loads(text: str, *, source: str = "<config>") -> Config:
+    """Parse and validate a TOML string (see :func:`load`)."""
+    from .jobs import job_kinds
+
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: not valid TOML: {e}") from None
+    if "run" not in raw:
+        raise ConfigError(f"{source}: missing the [run] table (with kind = one of {', '.join(sorted(job_kinds()))})")
+    run_table = raw["run"]
+    kinds = job_kinds()
+    if isinstance(run_table, dict) and "kind" in run_table and run_table["kind"] not in kinds:
+        raise ConfigError(f"run.kind = {run_table['kind']!r}: must be one of {', '.join(map(repr, sorted(kinds)))}")
+    run = parse_table(RunConfig, run_table, "run")
+    extra = sorted(set(raw) - {"run", run.kind})
+    if extra:
+        raise ConfigError(f"[{extra[0]}]: unknown table; a {run.kind!r} run has only [run] and [{run.kind}]")
+    job_cls = kinds[run.kind]
+    job = parse_table(job_cls.Config, raw.get(run.kind, {}), run.kind)
+    return Config(run=run, job=job, text=text)
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate a TOML config file. Raises ConfigError on any bad key or value."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config = {str(path)!r}: no such file")
+    return loads(path.read_text(), source=str(path))

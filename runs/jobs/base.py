@@ -1,0 +1,87 @@
+"""The contract between a job kind and the run pipeline (``runs.pipeline``).
+
+A job kind is a subclass of :class:`Job` in a module of ``runs/jobs/`` (discovered automatically). The pipeline
+owns the loop, the HDF5 file, the checkpoints, the lock and the progress bar; the job owns the physics (or the
+training). The pipeline calls, in order::
+
+    job = JobClass(config)                      # config: runs.config.Config (config.job is JobClass.Config)
+    job.layout()                                # {name: Series(dims, dtype)} — the time series it will append
+    job.coords()                                # {coord_name: 1-D array} for every dim except "time"
+    carry = job.init(key)                       # pytree of arrays (everything a checkpoint must hold)
+    for each chunk:  carry, series = job.advance(carry, key, start, num)   # series[name].shape[-1] == num // job.record_every
+    job.summarize(series_h5) -> {name: (dims, array)}   # final datasets (means, errors) from the whole record
+    job.plot(h5file, outdir) -> [paths]         # `deepglass plot DIR`
+
+Rules: ``advance`` must depend only on (carry, key, start, num) so a resumed run is bitwise identical to an
+uninterrupted one (use ``physics.run(..., start=start)``); the last axis of every series is ``"time"``; the
+pipeline writes the coordinate ``time`` = global step index after which each record was taken.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+__all__ = ["Series", "Job"]
+
+
+class Series(NamedTuple):
+    """A time series a job appends every chunk: its dims (last is ``"time"``) and dtype."""
+
+    dims: tuple[str, ...]
+    dtype: Any = np.float32
+
+
+class Job:
+    """Base class of a job kind. Subclasses set ``kind`` and ``Config`` and implement the methods below."""
+
+    kind: ClassVar[str] = ""
+    Config: ClassVar[type] = None  # a frozen dataclass of runs.config.option fields
+
+    def __init__(self, config):
+        self.config = config
+        self.options = config.job
+
+    # --- sizes -------------------------------------------------------------------------------------------
+    @property
+    def total_steps(self) -> int:
+        """Total number of steps of the run."""
+        raise NotImplementedError
+
+    @property
+    def record_every(self) -> int:
+        """Steps between two records of the time series."""
+        return 1
+
+    @property
+    def default_chunk_steps(self) -> int:
+        """Steps per chunk when ``run.chunk_steps`` is 0 (a multiple of ``record_every``)."""
+        return self.total_steps
+
+    def estimate_bytes(self) -> int:
+        """Memory the job will allocate (the pipeline refuses jobs that will not fit)."""
+        return 0
+
+    # --- data --------------------------------------------------------------------------------------------
+    def layout(self) -> dict[str, Series]:
+        raise NotImplementedError
+
+    def coords(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def init(self, key) -> Any:
+        raise NotImplementedError
+
+    def advance(self, carry, key, start: int, num: int) -> tuple[Any, dict[str, np.ndarray]]:
+        raise NotImplementedError
+
+    def summarize(self, series: dict[str, np.ndarray]) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+        return {}
+
+    def plot(self, h5, outdir) -> list:
+        return []
+
+    def describe(self) -> str:
+        """One line for the progress bar and logs."""
+        return f"{self.kind}: {dataclasses.asdict(self.options)}"
