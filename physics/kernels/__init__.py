@@ -4,7 +4,7 @@
 lattice models, single-spin flips for the REM family, a constrained random walk on the sphere for the spherical
 p-spin). ``parallel_tempering`` composes a replica-exchange move with any of them.
 """
-from .base import Kernel, dispatch, register
+from .base import Kernel, batched, dispatch, register
 from . import lattice as _lattice  # noqa: F401  (registers the lattice kernels)
 from . import discrete as _discrete  # noqa: F401  (registers the REM-family kernels)
 from . import sphere as _sphere  # noqa: F401  (registers the spherical kernels)
@@ -30,6 +30,7 @@ def wolff(model, temperature, *args, **kwargs) -> Kernel:
 
 __all__ = [
     "Kernel",
+    "batched",
     "register",
     "dispatch",
     "metropolis",

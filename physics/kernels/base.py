@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
-__all__ = ["Kernel", "register", "dispatch"]
+__all__ = ["Kernel", "register", "dispatch", "batched"]
 
 
 class Kernel(NamedTuple):
@@ -49,3 +49,19 @@ def dispatch(name: str, model) -> Callable[..., Kernel]:
         f"model={type(model).__name__}: kernel {name!r} is not defined for this model; "
         f"it is defined for {known or 'no model yet'}"
     )
+
+
+def batched(kernel: Kernel, size: int) -> Kernel:
+    """``size`` independent chains of ``kernel`` as one kernel (leading axis), each with its own split key.
+
+    Running a batch through ``physics.run`` lets ``observe`` see all chains at once (replica overlaps).
+    """
+    import jax
+
+    def init(key, xs):
+        return jax.vmap(kernel.init)(jax.random.split(key, size), xs)
+
+    def step(key, states):
+        return jax.vmap(kernel.step)(jax.random.split(key, size), states)
+
+    return Kernel(init, step)

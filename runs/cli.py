@@ -1,0 +1,102 @@
+"""The ``deepglass`` command line: run, resume, plot, bench, info.
+
+Exit status: 0 done, 2 bad input (bad config, bad argument, locked directory), 1 failure.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="deepglass", description="Spin glasses, random energy models, lattice RG and "
+                                "networks on JAX: run a config, resume it, plot it, benchmark the kernels.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run a TOML config into a directory")
+    r.add_argument("config", help="path to the TOML config")
+    r.add_argument("--out", help="run directory (default: results/<config name>)")
+    r.add_argument("--force", action="store_true", help="replace a run already in --out")
+    r.add_argument("--no-plot", action="store_true", help="skip the figures at the end")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    s = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
+    s.add_argument("dir", help="run directory")
+    s.add_argument("--quiet", action="store_true")
+    pl = sub.add_parser("plot", help="write PNG figures of a run into DIR/figures")
+    pl.add_argument("dir", help="run directory")
+    b = sub.add_parser("bench", help="benchmarks, each against a same-run baseline")
+    b.add_argument("names", nargs="*", help="benchmark names (default: all)")
+    b.add_argument("--quick", action="store_true", help="smaller sizes")
+    sub.add_parser("info", help="devices and versions")
+    return p
+
+
+def _info() -> str:
+    import jax
+
+    from .jobs import job_kinds
+    from .pipeline import _version
+
+    lines = [f"deepglass {_version()}", f"jax {jax.__version__}, backend {jax.default_backend()}"]
+    for d in jax.devices():
+        lines.append(f"  device {d.id}: {d.platform} {getattr(d, 'device_kind', '')}")
+    lines.append(f"job kinds: {', '.join(sorted(job_kinds()))}")
+    from .bench import available
+
+    lines.append(f"benchmarks: {', '.join(available())}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .config import ConfigError
+    from .store import RunLockedError
+
+    try:
+        if args.command == "run":
+            from . import config, pipeline, plots
+
+            cfg = config.load(args.config)
+            out = Path(args.out) if args.out else Path("results") / Path(args.config).stem
+            results = pipeline.execute(cfg, out, force=args.force, progress=not args.quiet)
+            print(f"results: {results}")
+            if not args.no_plot:
+                for path in plots.plot_run(out):
+                    print(f"figure: {path}")
+        elif args.command == "resume":
+            from . import pipeline, plots
+
+            results = pipeline.resume(args.dir, progress=not args.quiet)
+            print(f"results: {results}")
+            for path in plots.plot_run(args.dir):
+                print(f"figure: {path}")
+        elif args.command == "plot":
+            from . import plots
+
+            for path in plots.plot_run(args.dir):
+                print(f"figure: {path}")
+        elif args.command == "bench":
+            from .bench import run_bench
+
+            print(run_bench(args.names or None, quick=args.quick))
+        elif args.command == "info":
+            print(_info())
+    except (ConfigError, RunLockedError) as e:
+        print(f"deepglass: error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"deepglass: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("deepglass: interrupted; `deepglass resume DIR` continues from the last checkpoint", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 — any other failure is exit status 1 with the reason
+        print(f"deepglass: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

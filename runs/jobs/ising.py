@@ -1,0 +1,288 @@
+"""Job kind ``ising``: 2D/3D Ising or Edwards–Anderson Monte Carlo over temperatures × replicas × disorder.
+
+The whole batch (disorder samples × temperatures × replicas) is one vmapped, jitted program; temperatures are
+traced, so the sweep compiles once. Series recorded every ``record_every`` steps: ``energy_per_spin`` and
+``magnetization_per_spin`` (and, for spin glasses, the overlap ``q`` of replica pairs 2k, 2k+1).
+Summaries over the measurement window (records after ``equilibration``): per (disorder, temperature) the mean
+energy, |m|, Binder cumulant, susceptibility and specific heat, each with a jackknife error over the independent
+replicas, and the exact finite-L (Kaufman) and L → ∞ (Onsager) values where they exist.
+"""
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from physics import kernels, lattice, observables, run, theory
+
+from ..config import ConfigError, option
+from .base import Job, Series
+
+__all__ = ["IsingJob", "IsingConfig"]
+
+
+@dataclasses.dataclass(frozen=True)
+class IsingConfig:
+    """The ``[ising]`` table."""
+
+    model: Literal["ising", "edwards_anderson"] = option("ising", help="ferromagnet or EA spin glass")
+    shape: tuple[int, ...] = option((16, 16), ge=2, min_len=2, help="side lengths (2 or 3 of them)")
+    J: float = option(1.0, help="Ising coupling")
+    field: float = option(0.0, help="uniform field h")
+    disorder: Literal["gaussian", "pm1"] = option("gaussian", help="EA coupling distribution")
+    disorder_samples: int = option(1, ge=1, help="independent coupling samples (EA)")
+    temperatures: tuple[float, ...] = option((2.0, 2.269, 2.5), gt=0.0, min_len=1, help="temperature list")
+    replicas: int = option(8, ge=1, help="independent chains per temperature and disorder sample")
+    kernel: Literal["metropolis", "heat_bath", "wolff", "parallel_tempering"] = option("metropolis")
+    pt_base: Literal["metropolis", "heat_bath"] = option("metropolis", help="base kernel of parallel tempering")
+    equilibration: int = option(1000, ge=0, help="steps discarded before measuring")
+    measurement: int = option(5000, gt=0, help="steps measured")
+    record_every: int = option(10, ge=1, help="steps between records")
+
+    def validate(self, prefix: str):
+        if len(self.shape) not in (2, 3):
+            raise ConfigError(f"{prefix}.shape = {list(self.shape)}: must have 2 or 3 side lengths")
+        if self.kernel != "wolff" and any(s % 2 for s in self.shape):
+            raise ConfigError(f"{prefix}.shape = {list(self.shape)}: {self.kernel} uses checkerboard sweeps and "
+                              f"needs even side lengths (or use kernel = 'wolff')")
+        if self.kernel == "wolff" and (self.model != "ising" or self.J <= 0 or self.field != 0):
+            raise ConfigError(f"{prefix}.kernel = 'wolff': needs model = 'ising' with J > 0 and field = 0")
+        if self.kernel == "parallel_tempering" and len(self.temperatures) < 2:
+            raise ConfigError(f"{prefix}.temperatures = {list(self.temperatures)}: parallel tempering needs ≥ 2")
+        for name in ("equilibration", "measurement"):
+            if getattr(self, name) % self.record_every:
+                raise ConfigError(f"{prefix}.{name} = {getattr(self, name)}: must be a multiple of record_every "
+                                  f"= {self.record_every}")
+
+
+class IsingJob(Job):
+    kind = "ising"
+    Config = IsingConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        o = self.options
+        self.temps = np.asarray(o.temperatures, np.float32)
+        self.spin_glass = o.model == "edwards_anderson"
+        d = len(o.shape)
+        samples = o.disorder_samples if self.spin_glass else 1
+        if self.spin_glass:
+            dkey = jax.random.fold_in(jax.random.key(config.run.seed), 2)
+            self.couplings = jax.vmap(
+                lambda k: lattice.EdwardsAnderson.random(k, o.shape, o.disorder).couplings
+            )(jax.random.split(dkey, samples))
+        else:
+            self.couplings = jnp.full((samples, 1), o.J, jnp.float32)
+        del d
+        self._advance = jax.jit(self._advance_impl, static_argnames="num")
+
+    # --- sizes ------------------------------------------------------------------------------------------
+    @property
+    def total_steps(self):
+        return self.options.equilibration + self.options.measurement
+
+    @property
+    def record_every(self):
+        return self.options.record_every
+
+    @property
+    def default_chunk_steps(self):
+        o = self.options
+        per_chunk = max(o.record_every, (self.total_steps // 10) // o.record_every * o.record_every)
+        return per_chunk
+
+    @property
+    def n(self):
+        return int(np.prod(self.options.shape))
+
+    def estimate_bytes(self):
+        o = self.options
+        chains = self.couplings.shape[0] * len(self.temps) * o.replicas
+        records = self.total_steps // o.record_every
+        return chains * (self.n * 16 + records * 12)
+
+    # --- model and kernel -------------------------------------------------------------------------------
+    def _model(self, couplings):
+        o = self.options
+        if self.spin_glass:
+            return lattice.EdwardsAnderson(o.shape, couplings, o.field)
+        return lattice.Ising(o.shape, couplings[0], o.field)
+
+    def _kernel(self, model, temperature):
+        o = self.options
+        if o.kernel == "parallel_tempering":
+            base = getattr(kernels, o.pt_base)
+            return kernels.parallel_tempering(lambda t: base(model, t), temperature)
+        return getattr(kernels, o.kernel)(model, temperature)
+
+    # --- layout -----------------------------------------------------------------------------------------
+    def layout(self):
+        dims = ("disorder", "temperature", "replica", "time")
+        out = {"energy_per_spin": Series(dims), "magnetization_per_spin": Series(dims)}
+        if self.spin_glass and self.options.replicas >= 2:
+            out["overlap"] = Series(("disorder", "temperature", "pair", "time"))
+        if self.options.kernel == "parallel_tempering":
+            out["swap_acceptance"] = Series(("disorder", "replica", "pair_of_temperatures", "time"))
+        return out
+
+    def coords(self):
+        o = self.options
+        c = {
+            "disorder": np.arange(self.couplings.shape[0]),
+            "temperature": self.temps,
+            "replica": np.arange(o.replicas),
+        }
+        if self.spin_glass and o.replicas >= 2:
+            c["pair"] = np.arange(o.replicas // 2)
+        if o.kernel == "parallel_tempering":
+            c["pair_of_temperatures"] = np.arange(len(self.temps) - 1)
+        return c
+
+    # --- state ------------------------------------------------------------------------------------------
+    def _chain_kernel(self, couplings, temperature):
+        """All replicas of one disorder sample at one temperature (or one PT ladder) as one batched kernel."""
+        return kernels.batched(self._kernel(self._model(couplings), temperature), self.options.replicas)
+
+    def _per_disorder(self, fn):
+        """vmap ``fn(couplings, temperature, *args)`` over disorder and, unless PT, over temperature."""
+        temps = jnp.asarray(self.temps)
+        if self.options.kernel == "parallel_tempering":
+            return jax.vmap(lambda c, *a: fn(c, temps, *a))
+
+        def over_disorder(c, *args):
+            return jax.vmap(fn, in_axes=(None, 0) + (0,) * len(args))(c, temps, *args)
+
+        return jax.vmap(over_disorder)
+
+    def init(self, key):
+        o = self.options
+        pt = o.kernel == "parallel_tempering"
+        n_dis, n_t = self.couplings.shape[0], len(self.temps)
+        model0 = self._model(self.couplings[0])
+        sample = (o.replicas, n_t) if pt else (o.replicas,)
+        keys = jax.random.split(key, n_dis * (1 if pt else n_t)).reshape(n_dis, *(() if pt else (n_t,)))
+
+        def one(c, t, k):
+            ks = jax.random.split(k, int(np.prod(sample))).reshape(*sample)
+            xs = jax.vmap(jax.vmap(model0.random_state))(ks) if pt else jax.vmap(model0.random_state)(ks)
+            return self._chain_kernel(c, t).init(k, xs)
+
+        return jax.jit(self._per_disorder(one))(self.couplings, keys)
+
+    def _observe(self, state, info):
+        o = self.options
+        axes = tuple(range(-len(o.shape), 0))
+        e = state.energy / self.n
+        m = jnp.mean(state.x.astype(jnp.float32), axis=axes)
+        out = {"energy_per_spin": e, "magnetization_per_spin": m}
+        if self.spin_glass and o.replicas >= 2:
+            pairs = o.replicas // 2 * 2
+            a, b = state.x[0:pairs:2].astype(jnp.float32), state.x[1:pairs:2].astype(jnp.float32)
+            out["overlap"] = jnp.mean(a * b, axis=axes)
+        if o.kernel == "parallel_tempering":
+            out = {k: jnp.swapaxes(v, 0, 1) for k, v in out.items()}  # (replica, T) → (T, replica)
+            out["swap_acceptance"] = info.swap_accepted.astype(jnp.float32)  # (replica, pair)
+        return out
+
+    def _advance_impl(self, carry, key, start, num):
+        o = self.options
+        pt = o.kernel == "parallel_tempering"
+        n_dis, n_t = self.couplings.shape[0], len(self.temps)
+        idx = jnp.arange(n_dis * (1 if pt else n_t), dtype=jnp.uint32).reshape(n_dis, *(() if pt else (n_t,)))
+
+        def chain(c, t, state, index):
+            return run(self._chain_kernel(c, t), jax.random.fold_in(key, index), state, num,
+                       observe=self._observe, every=o.record_every, start=start)
+
+        carry, trace = self._per_disorder(chain)(self.couplings, carry, idx)
+        # Traces are (disorder, [temperature,] time, ...) → put time last.
+        time_axis = 1 if pt else 2
+        series = {k: jnp.moveaxis(v, time_axis, -1) for k, v in trace.items()}
+        return carry, series
+
+    def advance(self, carry, key, start, num):
+        return self._advance(carry, key, jnp.asarray(start, jnp.uint32), num)
+
+    # --- summaries and plots ----------------------------------------------------------------------------
+    def _window(self, series):
+        first = self.options.equilibration // self.options.record_every
+        return {k: v[..., first:] for k, v in series.items()}
+
+    def summarize(self, series):
+        o = self.options
+        s = self._window(series)
+        e, m = s["energy_per_spin"].astype(np.float64), s["magnetization_per_spin"].astype(np.float64)
+        n_dis, n_t = e.shape[:2]
+        t = self.temps.astype(np.float64)
+        estimators = {
+            "energy_per_spin": lambda e_, m_, t_: e_.mean(),
+            "abs_magnetization": lambda e_, m_, t_: np.abs(m_).mean(),
+            "binder_cumulant": lambda e_, m_, t_: observables.binder_cumulant(m_.ravel()),
+            "susceptibility": lambda e_, m_, t_: observables.susceptibility(m_.ravel(), self.n, t_),
+            "specific_heat": lambda e_, m_, t_: observables.specific_heat(e_.ravel() * self.n, self.n, t_),
+        }
+        out = {}
+        dims = ("disorder", "temperature")
+        for name, fn in estimators.items():
+            mean = np.zeros((n_dis, n_t))
+            err = np.zeros((n_dis, n_t))
+            for d in range(n_dis):
+                for i in range(n_t):
+                    pair = np.stack([e[d, i], m[d, i]], axis=1)  # (replica, 2, time)
+                    if o.replicas >= 2:
+                        mean[d, i], err[d, i] = observables.jackknife(
+                            lambda p: fn(p[:, 0], p[:, 1], t[i]), pair, axis=0)
+                    else:  # one replica: binning error of the mean only
+                        mean[d, i] = fn(pair[:, 0], pair[:, 1], t[i])
+                        err[d, i] = np.nan
+            out[f"{name}_mean"] = (dims, mean)
+            out[f"{name}_stderr"] = (dims, err)
+        if "overlap" in s:
+            q = s["overlap"].astype(np.float64)
+            q2 = (q**2).mean(axis=(-2, -1))
+            q4 = (q**4).mean(axis=(-2, -1))
+            out["overlap_squared"] = (dims, q2)
+            out["spin_glass_binder"] = (dims, 0.5 * (3.0 - q4 / q2**2))
+        if self._has_exact():
+            L = o.shape[0]
+            out["exact_energy_per_spin"] = (("temperature",), o.J * theory.kaufman_energy(L, t / o.J))
+            out["exact_specific_heat"] = (("temperature",), theory.kaufman_specific_heat(L, t / o.J))
+            out["onsager_energy_per_spin"] = (("temperature",), theory.onsager_energy(t, o.J))
+        return out
+
+    def _has_exact(self):
+        o = self.options
+        return (o.model == "ising" and len(o.shape) == 2 and o.shape[0] == o.shape[1] and o.field == 0
+                and o.J > 0)
+
+    def plot(self, h5, outdir):
+        from ..plots import errorbar_panels
+
+        o = self.options
+        t = self.temps
+        panels = []
+        for name, label in (("energy_per_spin", "energy per spin"), ("abs_magnetization", "|m|"),
+                            ("binder_cumulant", "Binder cumulant U"), ("specific_heat", "specific heat per spin")):
+            mean, err = h5[f"{name}_mean"], h5[f"{name}_stderr"]
+            curves = [(f"disorder {d}" if mean.shape[0] > 1 else "Monte Carlo", t, mean[d], err[d])
+                      for d in range(mean.shape[0])]
+            lines = []
+            if self._has_exact():
+                tt = np.linspace(t.min(), t.max(), 200)
+                L = o.shape[0]
+                if name == "energy_per_spin":
+                    lines = [(f"Kaufman L={L}", tt, o.J * theory.kaufman_energy(L, tt / o.J)),
+                             ("Onsager L=∞", tt, theory.onsager_energy(tt, o.J))]
+                elif name == "abs_magnetization":
+                    lines = [("Yang L=∞", tt, theory.yang_magnetization(tt, o.J))]
+                elif name == "specific_heat":
+                    lines = [(f"Kaufman L={L}", tt, theory.kaufman_specific_heat(L, tt / o.J))]
+                elif name == "binder_cumulant":
+                    lines = [("U* (L=∞, T_c)", tt, np.full_like(tt, theory.ising_binder_crossing()))]
+            panels.append((label, curves, lines))
+        title = f"{o.model} {'×'.join(map(str, o.shape))}, {o.kernel}, {o.replicas} replicas"
+        return [errorbar_panels(panels, "temperature", title, outdir / "observables_vs_temperature.png")]
