@@ -55,13 +55,15 @@ def _sample(kernel_for, model, temperature, seed, chains=1024, burn=60, gap=15, 
 
 MODELS = {
     "ising": lambda: lattice.Ising((L, L)),
+    "ising_field": lambda: lattice.Ising((L, L), J=0.8, h=0.3),
     "ea_gaussian": lambda: lattice.EdwardsAnderson.random(jax.random.key(7), (L, L), "gaussian"),
     "ea_pm1": lambda: lattice.EdwardsAnderson.random(jax.random.key(8), (L, L), "pm1"),
 }
 
 
 @pytest.mark.parametrize("kernel_name", ["metropolis", "heat_bath"])
-@pytest.mark.parametrize("model_name,temperature", [("ising", 2.5), ("ea_gaussian", 1.2), ("ea_pm1", 1.0)])
+@pytest.mark.parametrize("model_name,temperature",
+                         [("ising", 2.5), ("ising_field", 2.0), ("ea_gaussian", 1.2), ("ea_pm1", 1.0)])
 def test_checkerboard_chi2_exact(kernel_name, model_name, temperature):
     model = MODELS[model_name]()
     probs, cells, ncell = _exact_cells(model, temperature)
@@ -149,6 +151,22 @@ def test_temperature_sweep_traces_once():
     sweep(jnp.array([1.0, 2.0, 3.0]), jax.random.key(0))
     sweep(jnp.array([1.5, 2.5, 3.5]), jax.random.key(1))
     assert len(traces) == 1
+
+
+def test_packed_checkerboard_round_trip_and_energy():
+    from physics.kernels.lattice import pack_checkerboard, unpack_checkerboard
+
+    x = lattice.random_spins(jax.random.key(4), (3, 6, 10))
+    assert np.array_equal(unpack_checkerboard(*pack_checkerboard(x)), x)
+    parity = np.indices((6, 10)).sum(0) % 2
+    black, _ = pack_checkerboard(x)
+    assert np.array_equal(np.sort(np.asarray(black[0]).ravel()), np.sort(np.asarray(x[0])[parity == 0]))
+    for h in (0.0, 0.4):
+        model = lattice.Ising((6, 10), J=1.3, h=h)
+        kern = kernels.metropolis(model, 1.7)
+        s = kern.init(jax.random.key(0), x[0])
+        s, _ = run(kern, jax.random.key(1), s, 40)
+        assert float(s.energy) == pytest.approx(float(model.energy(s.x)), abs=1e-3)
 
 
 def test_energy_tracking_is_exact():
