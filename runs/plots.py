@@ -74,7 +74,7 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         job = job_kinds()[cfg.run.kind](cfg)
         outdir = run_dir / "figures"
         paths = []
-        series = [n for n in job.layout() if n in h5 and h5[n].shape[-1] > 0]
+        series = [n for n in job.layout() if n in h5 and h5[n].shape[-1] > 0 and h5[n].dtype.kind == "f"]
         if series:
             paths.append(time_series_figure(h5, series[:4], outdir / "time_series.png",
                                             f"{cfg.run.kind}: time series (first rows)"))

@@ -1,0 +1,109 @@
+"""Tests of nets.rbm: exact partition function, PCD training, the 1D decimation RBM, stacks and RG measurements."""
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nets import rbm
+from physics import rg
+from tests.stats import assert_within
+
+
+def chain_samples(rng, K, n, num):
+    """Exact samples of an open 1D Ising chain at coupling K (a Markov chain), float32 ±1."""
+    same = rng.random((num, n - 1)) < np.exp(K) / (2 * np.cosh(K))
+    first = np.where(rng.random((num, 1)) < 0.5, 1, -1)
+    return np.concatenate([first, first * np.cumprod(np.where(same, 1, -1), axis=1)], axis=1).astype(np.float32)
+
+
+def _brute_force(params):
+    W, a, c = (np.asarray(p, np.float64) for p in params)
+    vs = np.array(list(itertools.product((-1, 1), repeat=W.shape[0])), np.float64)
+    hs = np.array(list(itertools.product((-1, 1), repeat=W.shape[1])), np.float64)
+    minus_e = vs @ W @ hs.T + (vs @ a)[:, None] + (hs @ c)[None, :]
+    return vs, minus_e
+
+
+def test_log_partition_and_free_energy_against_enumeration():
+    for n_v, n_h in ((5, 3), (3, 6)):
+        k1, k2, k3 = jax.random.split(jax.random.key(n_v), 3)
+        params = rbm.RBM(0.5 * jax.random.normal(k1, (n_v, n_h)), 0.3 * jax.random.normal(k2, (n_v,)),
+                         0.3 * jax.random.normal(k3, (n_h,)))
+        vs, minus_e = _brute_force(params)
+        lnz = np.log(np.exp(minus_e).sum())
+        np.testing.assert_allclose(float(rbm.log_partition(params)), lnz, rtol=1e-5)
+        np.testing.assert_allclose(-np.asarray(rbm.free_energy(params, vs)), np.log(np.exp(minus_e).sum(1)),
+                                   rtol=1e-5)
+        # E[h|v] from the exact joint
+        h_all = np.array(list(itertools.product((-1, 1), repeat=n_h)), np.float64)
+        p_h = np.exp(minus_e[0] - minus_e[0].max())
+        np.testing.assert_allclose(rbm.hidden_mean(params, vs[0]), (p_h / p_h.sum()) @ h_all, atol=1e-5)
+
+
+def test_pcd_training_increases_exact_log_likelihood():
+    """Exact LL (enumeration) rises under training and stays below the data's empirical-entropy bound."""
+    rng = np.random.default_rng(1)
+    data = chain_samples(rng, 0.7, 6, 2000)
+    params0 = rbm.init(jax.random.key(0), 6, 4, scale=0.01)
+    res = rbm.train(jax.random.key(1), data, 4, steps=800, batch_size=100, learning_rate=0.03, num_chains=100,
+                    params=params0)
+    ll0 = float(rbm.log_likelihood(params0, data))
+    ll1 = float(rbm.log_likelihood(res.params, data))
+    _, counts = np.unique(data, axis=0, return_counts=True)
+    p = counts / counts.sum()
+    bound = float(np.sum(p * np.log(p)))
+    assert ll1 > ll0 + 0.5, (ll0, ll1, bound)
+    assert ll1 <= bound + 1e-4, (ll1, bound)
+
+
+def test_one_layer_rbm_reproduces_decimation_coupling():
+    """Mehta–Schwab's exact example: visible = every other spin of a chain at K (a chain at K' = decimate_1d(K)),
+    one hidden unit per visible bond. The hidden units play the decimated spins: the RBM's effective visible coupling
+    ``K_j = ¼ ln[cosh(c+w₁+w₂) cosh(c-w₁-w₂) / (cosh(c+w₁-w₂) cosh(c-w₁+w₂))]`` equals K' (3σ over 6 replicas)."""
+    K, n, R = 0.8, 8, 6
+    rng = np.random.default_rng(2)
+    data = jnp.asarray(np.stack([chain_samples(rng, K, 2 * n - 1, 4000)[:, ::2] for _ in range(R)]))
+    mask = np.zeros((n, n - 1), np.float32)
+    mask[np.arange(n - 1), np.arange(n - 1)] = 1
+    mask[np.arange(1, n), np.arange(n - 1)] = 1
+
+    def one(key, d):
+        k1, k2, k3 = jax.random.split(key, 3)
+        p = rbm.init(k1, n, n - 1, scale=0.1)
+        chains = d[jax.random.randint(k2, (100,), 0, d.shape[0])]
+        return rbm.fit(k3, p, chains, d, jnp.asarray(mask), jnp.float32(0.0), steps=1500, batch_size=100, k=1,
+                       optimizer="adam", learning_rate=0.03, decay=True)
+
+    res = jax.vmap(one)(jax.random.split(jax.random.key(3), R), data)
+    W = np.asarray(res.params.W, np.float64)
+    c = np.asarray(res.params.c, np.float64)
+    w1, w2 = W[:, np.arange(n - 1), np.arange(n - 1)], W[:, np.arange(1, n), np.arange(n - 1)]
+    lc = lambda x: np.log(np.cosh(x))  # noqa: E731
+    k_eff = (0.25 * (lc(c + w1 + w2) + lc(c - w1 - w2) - lc(c + w1 - w2) - lc(c - w1 + w2))).mean(axis=1)
+    assert_within(k_eff.mean(), rg.decimate_1d(K), k_eff.std(ddof=1) / np.sqrt(R), what="RBM effective K'")
+
+
+def test_stack_shapes_receptive_fields_and_block_correlation():
+    rng = np.random.default_rng(4)
+    L = 8
+    # ordered-ish 2D configurations: a few domains (the measurements only need shapes and sanity here)
+    data = np.where(rng.random((400, L * L)) < 0.9, 1.0, -1.0).astype(np.float32)
+    data *= np.where(rng.random((400, 1)) < 0.5, 1.0, -1.0).astype(np.float32)
+    stack = rbm.train_stack(jax.random.key(5), data, (16, 4), steps=50, batch_size=50, learning_rate=0.01, l1=1e-3)
+    assert [r.params.W.shape for r in stack] == [(64, 16), (16, 4)]
+    fields = rbm.receptive_fields([r.params for r in stack])
+    assert fields[1].shape == (64, 4)
+    np.testing.assert_allclose(fields[1].sum(axis=0), 1.0, rtol=1e-9)
+    # a uniform 3×3 patch (wrapping the boundary) has rms radius √(2·2/3); a delta field has 0
+    patch = np.zeros((L, L))
+    patch[np.ix_([7, 0, 1], [3, 4, 5])] = 1
+    np.testing.assert_allclose(rbm.receptive_field_size(patch.reshape(64, 1), (L, L)), np.sqrt(4 / 3), rtol=1e-9)
+    delta = np.zeros((64, 1))
+    delta[9] = 1
+    np.testing.assert_allclose(rbm.receptive_field_size(delta, (L, L)), 0.0, atol=1e-9)
+    acts = rbm.propagate([r.params for r in stack], data)
+    corr, b = rbm.block_correlation(acts[0], data, (L, L), key=jax.random.key(6))
+    assert corr.shape == (16, 16) and b == 2 and np.all(np.abs(corr) <= 1 + 1e-9)
+    k_eff, c = rbm.effective_coupling(acts[0], corr)
+    assert np.isfinite(k_eff) and -1 <= c <= 1
