@@ -28,7 +28,8 @@ def chi2_pvalue(observed_counts, expected_probs, min_expected: float = 5.0) -> f
 
 def combined_pvalue(pvalues) -> float:
     """Fisher's combination of independent p-values (NetKet combines repeated sampler tests this way)."""
-    return float(stats.combine_pvalues(np.asarray(pvalues), method="fisher")[1])
+    # An exact 0 (a hopeless fit) would make Fisher's log diverge: clip so the failing values are still reported.
+    return float(stats.combine_pvalues(np.clip(np.asarray(pvalues, np.float64), 1e-300, 1.0), method="fisher")[1])
 
 
 def assert_within(value, expected, stderr, k: float = 3.0, allowance: float = 0.0, what: str = "value"):
