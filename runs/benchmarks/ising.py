@@ -53,12 +53,20 @@ def _numpy_rate(size: int, sweeps: int) -> float:
 
 
 def bench(quick: bool = False) -> list[Row]:
+    accelerator = jax.default_backend() != "cpu"
     rows = []
-    for size in (256, 1024):
-        sweeps = 2 if quick else (20 if size == 256 else 5)
-        base = _numpy_rate(size, max(1, sweeps // 2))
-        for replicas in ((1,) if quick else (1, 8 if size == 256 else 2)):
+    sizes = (256, 1024, 4096) if accelerator and not quick else (256, 1024)
+    for size in sizes:
+        sweeps = 2 if quick else max(2, 20 * 256**2 // size**2) if not accelerator else 50
+        base = _numpy_rate(size, 1 if size > 1024 else max(1, min(sweeps // 2, 4)))
+        if quick:
+            replica_counts = (1,)
+        elif accelerator:
+            replica_counts = (1, max(1, 2**26 // size**2))
+        else:
+            replica_counts = (1, 8 if size == 256 else 2)
+        for replicas in replica_counts:
             rate = _engine_rate(size, replicas, sweeps)
             rows.append(Row(f"Metropolis L={size} R={replicas} at T_c", rate, "flips/ns",
-                            "numpy checkerboard (1 lattice)", base))
+                            "numpy checkerboard (1 lattice, CPU)", base))
     return rows
