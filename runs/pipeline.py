@@ -88,6 +88,8 @@ def _loop(job, run_dir: RunDirectory, carry, run_key, start: int, chunk: int, *,
             series = {k: np.asarray(jax.device_get(v)) for k, v in series.items()}
             times = step + job.record_every * np.arange(1, num // job.record_every + 1, dtype=np.int64)
             run_dir.append(series, times, step + num)
+            run_dir.write_snapshots({k: {n: np.asarray(jax.device_get(a)) for n, a in v.items()}
+                                     for k, v in job.snapshots(carry, step, step + num).items()})
             run_dir.save_checkpoint(carry, step + num, key_data)
             step += num
             done_chunks += 1

@@ -118,6 +118,20 @@ class RunDirectory:
             f.attrs["steps_done"] = steps_done
             f.flush()
 
+    def write_snapshots(self, snapshots: dict[str, dict[str, np.ndarray]]):
+        """Write ``snapshots/<label>/<name>`` groups (replacing a label written before, e.g. before a resume)."""
+        if not snapshots:
+            return
+        with h5py.File(self.results, "a") as f:
+            group = f.require_group("snapshots")
+            for label, arrays in snapshots.items():
+                if label in group:
+                    del group[label]
+                g = group.create_group(label)
+                for name, value in arrays.items():
+                    g.create_dataset(name, data=np.asarray(value))
+            f.flush()
+
     def truncate(self, num_records: int, steps_done: int):
         """Drop records past ``num_records`` (written after the last checkpoint of an interrupted run)."""
         with h5py.File(self.results, "a") as f:

@@ -9,6 +9,7 @@ training). The pipeline calls, in order::
     job.coords()                                # {coord_name: 1-D array} for every dim except "time"
     carry = job.init(key)                       # pytree of arrays (everything a checkpoint must hold)
     for each chunk:  carry, series = job.advance(carry, key, start, num)   # series[name].shape[-1] == num // job.record_every
+    job.snapshots(carry, start, end) -> {label: {name: array}}   # optional state snapshots → snapshots/<label>
     job.summarize(series_h5) -> {name: (dims, array)}   # final datasets (means, errors) from the whole record
     job.plot(h5file, outdir) -> [paths]         # `deepglass plot DIR`
 
@@ -77,6 +78,14 @@ class Job:
         raise NotImplementedError
 
     def summarize(self, series: dict[str, np.ndarray]) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+        return {}
+
+    def snapshots(self, carry, start: int, end: int) -> dict[str, dict[str, np.ndarray]]:
+        """Arrays to keep from the state after a chunk covering steps ``[start, end)``.
+
+        Returns ``{label: {name: array}}``; each is written to the group ``snapshots/<label>`` of results.h5
+        (for example network parameters at chosen steps). Called after every chunk; return ``{}`` to keep nothing.
+        """
         return {}
 
     def plot(self, h5, outdir) -> list:
