@@ -18,14 +18,15 @@ Normalization (the p-spin CS convention, ``../shared/REFERENCES.md``): every mod
 
 State indexing (``all_energies``, the enumeration): configuration index ``k`` ↔ ``σ_i = +1`` where bit i of k is 1,
 else −1 (spin 0 is the least significant bit). REM energies are a counter-based hash of (key, k): no 2^n table,
-any n ≤ 64; the index is carried as two uint32 words ``(lo, hi)``. For n ≤ 32 distinct states get distinct hash
-inputs through bijections, so energies are exactly independent draws; for n > 32 (never enumerable) the joint
-96-bit hash of two states collides with probability ~2^−64.
+any n ≤ 64; the index is carried as two uint32 words ``(lo, hi)``. States 2j and 2j+1 share one Box–Muller pair
+(``r cos θ``, ``r sin θ``: independent normals from one hash). For n ≤ 33 distinct pairs get distinct hash inputs
+through bijections, so energies are exactly independent draws; beyond (never enumerable) the joint 64-bit hash of
+two pairs collides with probability ~2^−64.
 
 Exact thermodynamics (``density_of_states`` → ``exact_thermodynamics``) streams over all 2^n states in chunks of
-2^18 and keeps only local moments of the energies on a grid of width 2^-6 (optionally resolved by the overlap with
-a native state); ln Z, U, S, Y = Σp² and F(Q) then follow at any temperature ≥ 0.05 with relative error < 2·10^-8
-from truncating the moment series (see ``DensityOfStates``). n = 30 takes ~70 s on 2 shared CPU cores.
+2^20 and keeps only 3 local moments of the energies on a grid of width 2^-11 (optionally resolved by the overlap
+with a native state); ln Z, U, S, Y = Σp² and F(Q) then follow at any temperature ≥ 0.05 with relative error
+< 2·10^-8 from truncating the moment series (see ``DensityOfStates``). ``deepglass bench rem`` times n = 30.
 """
 from __future__ import annotations
 
@@ -104,27 +105,75 @@ def _popcount(x):
     return jax.lax.population_count(x).astype(jnp.int32)
 
 
-def _hashed_normal(words, lo, hi):
-    """A standard normal for each state index ``(lo, hi)`` under model key ``words`` (Box–Muller, 48-bit radius).
-
-    ``x = mix(lo ^ k0)`` and ``y = mix(x ^ mix(hi ^ k1))`` are bijections of lo for fixed hi; ``z`` mixes hi in a
-    second, independent way, so two states collide only if both y and z collide. The radius uses 48 random bits
-    (|g| up to 8.2, beyond the extreme of 2^36 draws); the angle 24.
-    """
+def _pair_words(words, hi):
+    """The per-``hi`` words ``(a, b)`` of the pair hash (scalars in a chunk: hashed once, not per state)."""
     k0, k1 = words[0], words[1]
-    lo = jnp.asarray(lo, jnp.uint32)
     hi = jnp.asarray(hi, jnp.uint32)
-    x = mix32(lo ^ k0)
-    y = mix32(x ^ mix32(hi ^ k1))
-    z = mix32(x ^ mix32(hi ^ k0 ^ _u32(_C[0])) ^ _u32(_C[1]))
+    return mix32(hi ^ k1), mix32(hi ^ k0 ^ _u32(_C[0])) ^ _u32(_C[1])
+
+
+def _sincos_quarter(w):
+    """``(cos θ, sin θ)`` of the uniform angle ``θ = (q + f − ½)·π/2`` coded by the uint32 word ``w``.
+
+    ``q`` = the top 2 bits (the quadrant), ``f`` = the next 24 bits; θ is uniform on a full period (24 bits per
+    quadrant). On the reduced angle ``φ = (f − ½)·π/2 ∈ [−π/4, π/4)`` the Taylor polynomials (to φ^9 and φ^10) are
+    exact to < 2·10^-9, below float32 rounding; the quadrant rotates ``(cos φ, sin φ)`` by qπ/2. XLA's own cos/sin
+    cost 5× the whole hash on a CPU.
+    """
+    f = jnp.float32
+    q = w >> 30
+    phi = (((w >> 6) & _u32(0xFFFFFF)).astype(f) * f(2.0**-24) - f(0.5)) * f(np.pi / 2)
+    p2 = phi * phi
+    s = phi * (f(1) + p2 * (f(-1 / 6) + p2 * (f(1 / 120) + p2 * (f(-1 / 5040) + p2 * f(1 / 362880)))))
+    c = f(1) + p2 * (f(-0.5) + p2 * (f(1 / 24) + p2 * (f(-1 / 720) + p2 * (f(1 / 40320) + p2 * f(-1 / 3628800)))))
+    swap = (q & _u32(1)) == _u32(1)  # quadrants 1, 3: cos θ = ∓sin φ, sin θ = ±cos φ
+    a = jnp.where(swap, s, c)
+    b = jnp.where(swap, c, s)
+    neg_a = ((q ^ (q >> 1)) & _u32(1)) == _u32(1)  # q = 1, 2
+    neg_b = (q >> 1) == _u32(1)  # q = 2, 3
+    return jnp.where(neg_a, -a, a), jnp.where(neg_b, -b, b)
+
+
+def _pair_normals(k0, pair_lo, a, b):
+    """Two independent standard normals ``(g_even, g_odd)`` for each pair index (Box–Muller, 48-bit radius).
+
+    ``x = mix(j_lo ^ k0)``, ``y = mix(x ^ a)``, ``z = mix(x ^ b)`` with ``(a, b)`` the hashed high word (see
+    :func:`_pair_words`): for fixed high word y and z are bijections of the pair index, and two pairs collide only
+    if both y and z collide. Three more rounds give the words of the radius (48 bits: |g| up to 8.2, beyond the
+    extreme of 2^36 draws) and the angle; ``(r cos θ, r sin θ)`` are independent N(0, 1) (Box & Muller 1958), so a
+    pair of states costs one hash, one log and one polynomial sincos.
+    """
+    f = jnp.float32
+    x = mix32(pair_lo ^ k0)
+    y = mix32(x ^ a)
+    z = mix32(x ^ b)
     w1 = mix32(y ^ _u32(_C[2]))
     w2 = mix32(z ^ _u32(_C[3]))
     w3 = mix32(y ^ z ^ _u32(_C[4]))
-    f = jnp.float32
     u1 = (w1 >> 8).astype(f) * f(2.0**-24) + (w2 >> 8).astype(f) * f(2.0**-48) + f(2.0**-49)
-    u2 = (w3 >> 8).astype(f) * f(2.0**-24)
-    r = jnp.sqrt(-2.0 * jnp.log(jnp.minimum(u1, f(1.0))))
-    return r * jnp.cos(f(2.0 * np.pi) * u2)
+    r = jnp.sqrt(f(-2.0) * jnp.log(jnp.minimum(u1, f(1.0))))
+    c, s = _sincos_quarter(w3)
+    return r * c, r * s
+
+
+def _pair_index(lo, hi):
+    """The 63-bit pair index ``k >> 1`` of state index ``k = (hi, lo)`` as words, and the parity ``k & 1``."""
+    lo = jnp.asarray(lo, jnp.uint32)
+    hi = jnp.asarray(hi, jnp.uint32)
+    return (lo >> 1) | (hi << 31), hi >> 1, (lo & _u32(1)) == _u32(1)
+
+
+def _hashed_normal(words, lo, hi):
+    """A standard normal for each state index ``(lo, hi)`` under model key ``words``.
+
+    States ``2j`` and ``2j + 1`` share one Box–Muller pair (:func:`_pair_normals`): the even state takes
+    ``r cos θ``, the odd one ``r sin θ`` — independent normals, half the hashing. The streaming enumeration
+    (:func:`_rem_chunk`) computes both at once with the same operations, so the numbers agree bit for bit.
+    """
+    plo, phi_, odd = _pair_index(lo, hi)
+    a, b = _pair_words(words, phi_)
+    g_even, g_odd = _pair_normals(words[0], plo, a, b)
+    return jnp.where(odd, g_odd, g_even)
 
 
 def _tree(cls, data, meta):
@@ -155,6 +204,11 @@ class _SpinModel:
             )
         k = jnp.arange(2**self.n, dtype=jnp.uint32)
         return jax.jit(self.energies_from_index)(k, jnp.zeros_like(k))
+
+    def chunk_energies(self, lo0, hi, size: int) -> jax.Array:
+        """Energies of the ``size`` consecutive states from index ``(hi, lo0)`` (no wrap of the low word)."""
+        lo = lo0 + jnp.arange(size, dtype=jnp.uint32)
+        return self.energies_from_index(lo, jnp.full((size,), hi, jnp.uint32))
 
 
 @partial(_tree, data=["words"], meta=["n"])
@@ -188,6 +242,14 @@ class REM(_SpinModel):
 
     def energies_from_index(self, lo, hi) -> jax.Array:
         return jnp.float32(self.scale) * _hashed_normal(self.words, lo, hi)
+
+    def chunk_energies(self, lo0, hi, size: int) -> jax.Array:
+        """Energies of ``size`` (even) consecutive states from an even index: one Box–Muller pair per two states."""
+        plo, phi_, _ = _pair_index(lo0, hi)
+        a, b = _pair_words(self.words, phi_)  # scalars: the high word is hashed once per chunk
+        g_even, g_odd = _pair_normals(self.words[0], plo + jnp.arange(size // 2, dtype=jnp.uint32), a, b)
+        scale = jnp.float32(self.scale)
+        return jnp.stack([scale * g_even, scale * g_odd], axis=-1).reshape(size)
 
 
 def _level_words(words, level):
@@ -423,6 +485,10 @@ class Funnel(_SpinModel):
     def energies_from_index(self, lo, hi) -> jax.Array:
         return self._combine(self.base.energies_from_index(lo, hi), self.agreement_from_index(lo, hi))
 
+    def chunk_energies(self, lo0, hi, size: int) -> jax.Array:
+        lo = lo0 + jnp.arange(size, dtype=jnp.uint32)
+        return self._combine(self.base.chunk_energies(lo0, hi, size), self.agreement_from_index(lo, hi))
+
 
 def overlap(x, y) -> jax.Array:
     """Overlap ``q = x·y/n`` of two ±1 configurations (last axis)."""
@@ -437,10 +503,12 @@ def overlap(x, y) -> jax.Array:
 class DensityOfStates(NamedTuple):
     """Exact density of states of one sample, as local moments on a fine energy grid.
 
-    The energy axis is cut into bins of width ``h = 2^-6`` (exactly representable, so the offsets below are exact
-    float32 numbers); bin b holds ``moments[..., b, k] = Σ_{E in bin} (E − c_b)^k`` for k = 0…6, ``c_b`` its
-    centre. Then ``Σ_{E in bin} e^{−βE} = e^{−βc_b} Σ_k (−β)^k moments_k / k!``; truncating at k = 5 leaves a
-    relative error below ``(βh/2)^6/6! ≈ 2·10^-8`` for β ≤ 20 (T ≥ 0.05). Leading axis (optional): the number m of
+    The energy axis is cut into bins of width ``h = 2^-11`` (a power of 2, so the offsets below are exact float32
+    numbers for |E| < 64); bin b holds ``moments[..., b, k] = Σ_{E in bin} (E − c_b)^k`` for k = 0, 1, 2, ``c_b``
+    its centre. Then ``Σ_{E in bin} e^{−βE} = e^{−βc_b} Σ_k (−β)^k moments_k / k!``; truncating after k = 2
+    leaves a relative error below ``(βh/2)^3/3! ≈ 2·10^-8`` for β ≤ 20 (T ≥ 0.05) — below the float32 rounding of
+    the energies themselves. Three moments on a fine grid rather than seven on a coarse one: the scatter into the
+    histogram costs per moment, and it is the enumeration's bottleneck. Leading axis (optional): the number m of
     spins agreeing with a native state.
     """
 
@@ -469,16 +537,18 @@ class Exact(NamedTuple):
     log_z_agree: np.ndarray | None
 
 
-_H = 2.0**-6
-_K = 7
+_H = 2.0**-11
+_K = 3
 
 
 @partial(jax.jit, static_argnames=("size", "with_agree"))
 def _chunk_energies(model, lo0, hi, size, with_agree):
-    lo = lo0 + jnp.arange(size, dtype=jnp.uint32)
-    his = jnp.full((size,), hi, jnp.uint32)
-    e = model.energies_from_index(lo, his)
-    m = model.agreement_from_index(lo, his) if with_agree else jnp.zeros((), jnp.int32)
+    e = model.chunk_energies(lo0, hi, size)
+    if with_agree:
+        lo = lo0 + jnp.arange(size, dtype=jnp.uint32)
+        m = model.agreement_from_index(lo, hi)
+    else:
+        m = jnp.zeros((), jnp.int32)
     return e, m
 
 
@@ -489,10 +559,7 @@ def _chunk_histogram(e, m, num_bins, num_agree):
     d = e - (b.astype(jnp.float32) + jnp.float32(0.5)) * jnp.float32(_H)  # exact: h is a power of 2
     b0 = jnp.min(b)
     local = b - b0
-    powers = [jnp.ones_like(d)]
-    for _ in range(_K - 1):
-        powers.append(powers[-1] * d)
-    powers = jnp.stack(powers, axis=-1)
+    powers = jnp.stack([jnp.ones_like(d), d, d * d], axis=-1)
     if num_agree:
         target = jnp.zeros((num_agree, num_bins, _K), jnp.float32).at[m, local].add(powers, mode="drop")
     else:
@@ -500,12 +567,13 @@ def _chunk_histogram(e, m, num_bins, num_agree):
     return b0, jnp.max(local), jnp.min(e), target
 
 
-def density_of_states(model, *, native=None, chunk_bits: int = 18) -> DensityOfStates:
+def density_of_states(model, *, native=None, chunk_bits: int = 20) -> DensityOfStates:
     """Enumerate all 2^n states of ``model`` (n ≤ 36), streamed in chunks of 2^chunk_bits: never a 2^n table.
 
     ``native`` (a ±1 configuration; a Funnel's own by default) resolves the density by agreement with it, from
-    which :func:`free_energy_profile` gives F(Q). Chunk histograms are float32 (≤ 2^18 terms, relative rounding
-    ~1e-7), combined in float64.
+    which :func:`free_energy_profile` gives F(Q). Chunk histograms are float32 (a bin of width 2^-11 receives at
+    most a few hundred of a chunk's 2^20 states: relative rounding ~1e-6 of its own, tiny, moments), combined in
+    float64.
     """
     n = _check_n(model.n, _MAX_ENUM_N)
     if not 4 <= chunk_bits <= 24:
@@ -522,7 +590,7 @@ def density_of_states(model, *, native=None, chunk_bits: int = 18) -> DensityOfS
     with_agree = target is not None
     target = model if target is None else target
     size = 2 ** min(n, chunk_bits)
-    num_bins = 4096
+    num_bins = 2**14
     acc = None  # float64 moments over absolute bins [offset, offset + len)
     offset = 0
     ground = np.inf
@@ -551,25 +619,34 @@ def density_of_states(model, *, native=None, chunk_bits: int = 18) -> DensityOfS
     return DensityOfStates(centers, acc, ground, n)
 
 
-def _log_sums(dos: DensityOfStates, beta):
-    """ln Σ e^{−βE} and Σ E e^{−βE} / Σ e^{−βE}, resolved over any leading axes of the moments."""
-    k = np.arange(_K - 1)
-    coef = (-beta) ** k / np.array([math.factorial(i) for i in k])
-    m = dos.moments
-    s = m[..., :-1] @ coef  # Σ_bin e^{−β(E−c)}
-    t = m[..., 1:] @ coef  # Σ_bin (E−c) e^{−β(E−c)}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logw = np.where(s > 0, -beta * dos.centers + np.log(np.where(s > 0, s, 1.0)), -np.inf)
-        top = np.max(logw, axis=-1, keepdims=True)
-        top = np.where(np.isfinite(top), top, 0.0)
-        w = np.exp(logw - top)
-        z = np.sum(w, axis=-1)
-        log_z = top[..., 0] + np.log(z)
-        num = np.sum(np.exp(-beta * dos.centers - top) * (dos.centers * s + t), axis=-1)
-    return log_z, num / z
+def _log_sums(dos: DensityOfStates, betas):
+    """ln Σ e^{−βE} and Σ E e^{−βE} / Σ e^{−βE} for each β of ``betas``: arrays of shape (β, *leading axes).
+
+    Only occupied bins are summed, in blocks of 64 temperatures (bins × block float64 temporaries).
+    """
+    betas = np.atleast_1d(np.asarray(betas, np.float64))
+    occupied = np.any(dos.moments[..., 0] > 0, axis=tuple(range(dos.moments.ndim - 2)))
+    m = dos.moments[..., occupied, :]  # (..., bins, K)
+    c = dos.centers[occupied]
+    fact = np.array([math.factorial(i) for i in range(_K)], np.float64)
+    log_z, energy = [], []
+    for i in range(0, betas.size, 64):
+        beta = betas[i : i + 64]  # (B,)
+        coef = (-beta[:, None]) ** np.arange(_K) / fact  # (B, K)
+        s = np.einsum("...bk,tk->t...b", m, coef)  # Σ_bin e^{−β(E−c)}, truncated after (βh/2)^2
+        t = np.einsum("...bk,tk->t...b", m[..., 1:], coef[:, :-1])  # Σ_bin (E−c) e^{−β(E−c)} (≤ 3e-9 in U)
+        bc = (-beta[:, None] * c).reshape((beta.size,) + (1,) * (m.ndim - 2) + (c.size,))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logw = np.where(s > 0, bc + np.log(np.where(s > 0, s, 1.0)), -np.inf)
+            top = np.max(logw, axis=-1, keepdims=True)
+            top = np.where(np.isfinite(top), top, 0.0)
+            z = np.sum(np.exp(logw - top), axis=-1)
+            log_z.append(top[..., 0] + np.log(z))
+            energy.append(np.sum(np.exp(bc - top) * (c * s + t), axis=-1) / z)
+    return np.concatenate(log_z), np.concatenate(energy)
 
 
-def exact_thermodynamics(model, temperatures, *, native=None, chunk_bits: int = 18) -> Exact:
+def exact_thermodynamics(model, temperatures, *, native=None, chunk_bits: int = 20) -> Exact:
     """ln Z, U, S and the participation ratio of one sample by exact enumeration (see :func:`density_of_states`).
 
     ``model`` may be a model or an already computed :class:`DensityOfStates` (then any temperatures cost nothing).
@@ -581,16 +658,8 @@ def exact_thermodynamics(model, temperatures, *, native=None, chunk_bits: int = 
                                                                            chunk_bits=chunk_bits)
     resolved = dos.moments.ndim == 3
     total = DensityOfStates(dos.centers, dos.moments.sum(axis=0), dos.ground_energy, dos.n) if resolved else dos
-    log_z, u, log_z2, agree = [], [], [], []
-    for t in temps:
-        lz, uu = _log_sums(total, 1.0 / t)
-        lz2, _ = _log_sums(total, 2.0 / t)
-        log_z.append(lz)
-        u.append(uu)
-        log_z2.append(lz2)
-        if resolved:
-            agree.append(_log_sums(dos, 1.0 / t)[0])
-    log_z, u, log_z2 = map(np.array, (log_z, u, log_z2))
+    log_z, u = _log_sums(total, 1.0 / temps)
+    log_z2, _ = _log_sums(total, 2.0 / temps)
     return Exact(
         temperature=temps,
         log_z=log_z,
@@ -598,7 +667,7 @@ def exact_thermodynamics(model, temperatures, *, native=None, chunk_bits: int = 
         entropy=log_z + u / temps,
         participation=np.exp(log_z2 - 2.0 * log_z),
         ground_energy=dos.ground_energy,
-        log_z_agree=np.array(agree) if resolved else None,
+        log_z_agree=_log_sums(dos, 1.0 / temps)[0] if resolved else None,
     )
 
 
@@ -616,6 +685,9 @@ class _AgreeView:
 
     def energies_from_index(self, lo, hi):
         return self.model.energies_from_index(lo, hi)
+
+    def chunk_energies(self, lo0, hi, size):
+        return self.model.chunk_energies(lo0, hi, size)
 
     def agreement_from_index(self, lo, hi):
         nlo, nhi = index_words(self.native)

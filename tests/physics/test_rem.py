@@ -211,16 +211,22 @@ def test_folding_temperature_trend():
 
 def test_folding_time_glassy_slowdown():
     """Folding (first passage to Q = 1) is fast near T_f and slows down in the glass: at T = 0.15 some starts stay
-    trapped for 300 sweeps and the mean time exceeds that near T_f by more than 3 standard errors (32 starts)."""
+    trapped for 300 sweeps and the mean time exceeds that near T_f by more than 3 standard errors.
+
+    Pooled over 4 disorder samples × 32 starts: the trapped fraction varies from sample to sample (6%–34% over
+    keys 9–16), so one sample's 32 starts do not make a test that is robust to the realization."""
     n = 12
-    base = rem.REM.random(jax.random.key(9), n)
-    funnel = rem.Funnel(base, base.random_state(jax.random.key(10)), 1.5, 1.0, "power")
-    times = {}
-    for t in (0.15, 1.0):
-        tt, folded = rem.folding_time(jax.random.key(1), funnel, t, num_starts=32, max_sweeps=300)
-        times[t] = np.asarray(tt, np.float64)
-        if t == 1.0:
-            assert bool(jnp.all(folded))
-    diff = times[0.15].mean() - times[1.0].mean()
-    se = np.hypot(times[0.15].std(ddof=1), times[1.0].std(ddof=1)) / np.sqrt(32)
+    times = {0.15: [], 1.0: []}
+    for s in range(4):
+        base = rem.REM.random(jax.random.key(9 + s), n)
+        funnel = rem.Funnel(base, base.random_state(jax.random.key(10 + s)), 1.5, 1.0, "power")
+        for t in times:
+            tt, folded = rem.folding_time(jax.random.key(1 + s), funnel, t, num_starts=32, max_sweeps=300)
+            times[t].append(np.asarray(tt, np.float64))
+            if t == 1.0:
+                assert bool(jnp.all(folded))
+    cold, hot = np.concatenate(times[0.15]), np.concatenate(times[1.0])
+    assert np.any(cold == 300)  # some starts trapped for the whole run
+    diff = cold.mean() - hot.mean()
+    se = np.hypot(cold.std(ddof=1) / np.sqrt(cold.size), hot.std(ddof=1) / np.sqrt(hot.size))
     assert diff > 3 * se, (diff, se)
