@@ -23,7 +23,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["ConfigError", "option", "parse_table", "RunConfig", "Config", "load", "loads"]
+__all__ = ["ConfigError", "option", "parse_table", "require_multiples", "RunConfig", "Config", "load", "loads"]
 
 
 class ConfigError(ValueError):
@@ -134,6 +134,15 @@ def parse_table(cls, table: Any, prefix: str):
     if check is not None:
         check(prefix)
     return obj
+
+
+def require_multiples(table, prefix: str, names, of: str = "record_every"):
+    """Raise ConfigError unless each field in ``names`` is a multiple of the field ``of`` (e.g. step counts)."""
+    unit = getattr(table, of)
+    for name in names:
+        value = getattr(table, name)
+        if value % unit:
+            raise ConfigError(f"{prefix}.{name} = {value}: must be a multiple of {of} = {unit}")
 
 
 @dataclasses.dataclass(frozen=True)

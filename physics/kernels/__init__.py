@@ -14,7 +14,11 @@ from .sphere import __all__ as _sphere_all
 
 
 def metropolis(model, temperature, *args, **kwargs) -> Kernel:
-    """Metropolis kernel for ``model`` at ``temperature`` (one step = one sweep of n attempted moves)."""
+    """Metropolis kernel for ``model`` at ``temperature``.
+
+    One step is one sweep of n attempted single-spin moves on lattices and REM-family models, and one global
+    constrained move (``step_size`` required) on the sphere.
+    """
     return dispatch("metropolis", model)(model, temperature, *args, **kwargs)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from physics import kernels, lattice, observables, run, theory
 
-from ..config import ConfigError, option
+from ..config import ConfigError, option, require_multiples
 from .base import Job, Series
 
 __all__ = ["IsingJob", "IsingConfig"]
@@ -53,10 +53,7 @@ class IsingConfig:
             raise ConfigError(f"{prefix}.kernel = 'wolff': needs model = 'ising' with J > 0 and field = 0")
         if self.kernel == "parallel_tempering" and len(self.temperatures) < 2:
             raise ConfigError(f"{prefix}.temperatures = {list(self.temperatures)}: parallel tempering needs ≥ 2")
-        for name in ("equilibration", "measurement"):
-            if getattr(self, name) % self.record_every:
-                raise ConfigError(f"{prefix}.{name} = {getattr(self, name)}: must be a multiple of record_every "
-                                  f"= {self.record_every}")
+        require_multiples(self, prefix, ("equilibration", "measurement"))
 
 
 class IsingJob(Job):

@@ -21,7 +21,7 @@ import numpy as np
 
 from physics import kernels, lattice, observables, rg, run, theory
 
-from ..config import ConfigError, option
+from ..config import ConfigError, option, require_multiples
 from .base import Job, Series
 
 __all__ = ["MCRGJob", "MCRGConfig"]
@@ -49,10 +49,7 @@ class MCRGConfig:
             raise ConfigError(f"{prefix}.L = {self.L}: must be divisible by b**levels = {self.b**self.levels}")
         if self.kernel != "wolff" and self.L % 2:
             raise ConfigError(f"{prefix}.L = {self.L}: {self.kernel} needs an even side (or kernel = 'wolff')")
-        for name in ("equilibration", "measurement"):
-            if getattr(self, name) % self.record_every:
-                raise ConfigError(f"{prefix}.{name} = {getattr(self, name)}: must be a multiple of record_every "
-                                  f"= {self.record_every}")
+        require_multiples(self, prefix, ("equilibration", "measurement"))
 
 
 class MCRGJob(Job):

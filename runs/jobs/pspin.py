@@ -25,7 +25,7 @@ import numpy as np
 
 from physics import kernels, observables, run, spherical, theory
 
-from ..config import ConfigError, option
+from ..config import ConfigError, option, require_multiples
 from .base import Job, Series
 
 __all__ = ["PSpinJob", "PSpinConfig"]
@@ -72,10 +72,7 @@ class PSpinConfig:
             raise ConfigError(f"{prefix}.temperatures = {list(self.temperatures)}: {self.dynamics} needs T > 0")
         if self.dynamics == "parallel_tempering" and len(self.temperatures) < 2:
             raise ConfigError(f"{prefix}.temperatures = {list(self.temperatures)}: parallel tempering needs ≥ 2")
-        for name in ("steps", "equilibration"):
-            if getattr(self, name) % self.record_every:
-                raise ConfigError(f"{prefix}.{name} = {getattr(self, name)}: must be a multiple of record_every "
-                                  f"= {self.record_every}")
+        require_multiples(self, prefix, ("steps", "equilibration"))
         if self.equilibration >= self.steps:
             raise ConfigError(f"{prefix}.equilibration = {self.equilibration}: must be < steps = {self.steps}")
         for tw in self.waiting_times:

@@ -22,7 +22,7 @@ import numpy as np
 from nets import rbm
 from physics import kernels, lattice, run
 
-from ..config import ConfigError, option
+from ..config import ConfigError, option, require_multiples
 from .base import Job, Series
 
 __all__ = ["RBMRGJob", "RBMRGConfig"]
@@ -55,9 +55,7 @@ class RBMRGConfig:
                                   f"divides L = {self.L} (so it matches a block-spin lattice)")
         if self.kernel != "wolff" and self.L % 2:
             raise ConfigError(f"{prefix}.L = {self.L}: {self.kernel} needs an even side (or kernel = 'wolff')")
-        for name in ("equilibration", "measurement"):
-            if getattr(self, name) % self.record_every:
-                raise ConfigError(f"{prefix}.{name} = {getattr(self, name)}: must be a multiple of record_every")
+        require_multiples(self, prefix, ("equilibration", "measurement"))
 
 
 class RBMRGJob(Job):
