@@ -21,7 +21,8 @@ training set (for a generator: on a fixed batch drawn from it) and on the test s
 gradient norm and minibatch loss of the interval, and the current learning rate.
 
 Divergence (a result, not a crash): a non-finite loss or parameter, or an accuracy collapse — the training accuracy
-falling more than ``collapse_drop`` below its running best — sets ``diverged_step`` (the first step it was seen)
+falling more than ``collapse_drop`` below its running best, checked only at records after ``warmup_steps`` (a
+dip during the warm-up that recovers is not one) — sets ``diverged_step`` (the first step it was seen)
 and ``divergence_reason`` (1 non-finite, 2 collapse). With ``stop_on_divergence`` the parameters are frozen from
 then on; otherwise training continues and the records show what follows.
 """
@@ -79,6 +80,8 @@ class TrainConfig:
 
     optimizer: str = "adam"
     momentum: float = 0.9
+    decay: float = 0.9  # rmsprop: decay of the squared-gradient average (optax ``decay``, Keras ``rho``)
+    eps: float = 1e-7  # rmsprop: ε in the denominator ``√ν + ε``
     batch_size: int = 64
     num_steps: int = 1000
     eval_every: int = 100
@@ -97,6 +100,8 @@ class TrainConfig:
             ("optimizer", self.optimizer in OPTIMIZERS, f"one of {', '.join(map(repr, OPTIMIZERS))}"),
             ("schedule", self.schedule in SCHEDULES, f"one of {', '.join(map(repr, SCHEDULES))}"),
             ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
+            ("decay", 0 <= self.decay < 1, "in [0, 1)"),
+            ("eps", self.eps > 0, "> 0"),
             ("batch_size", int(self.batch_size) >= 1, "a positive integer"),
             ("eval_every", int(self.eval_every) >= 1, "a positive integer"),
             ("num_steps", int(self.num_steps) >= 0 and int(self.num_steps) % int(self.eval_every) == 0,
@@ -213,7 +218,7 @@ def make_optimizer(cfg: TrainConfig, learning_rate, weight_decay) -> optax.Gradi
         elif cfg.optimizer == "adam":
             parts.append(optax.adam(learning_rate))
         else:
-            parts.append(optax.rmsprop(learning_rate, decay=0.9, eps=1e-7))
+            parts.append(optax.rmsprop(learning_rate, decay=cfg.decay, eps=cfg.eps))
         parts.append(optax.scale_by_schedule(schedule))
         return optax.chain(*parts)
 
@@ -383,10 +388,14 @@ class Trainer:
             state, (losses, gnorms) = jax.lax.scan(one_step, state, steps)
             done = start + (r + 1) * every  # number of steps taken after this record
             (train_loss, train_acc), (test_loss, test_acc) = self._evaluate(state.params, arrays)
+            # The collapse detector fires only after the warm-up ramp: while the learning rate still rises the
+            # accuracy may dip and recover, which is transient, not a collapse. The best is tracked throughout,
+            # so a peak reached during the warm-up and lost for good after it is still a collapse.
+            armed = done > int(cfg.warmup_steps)
             best = jnp.fmax(state.best_accuracy, train_acc)
             reason, dstep = state.divergence_reason, state.diverged_step
             if cfg.collapse_drop > 0 and self.classification:
-                collapse = (dstep < 0) & (train_acc < best - cfg.collapse_drop)
+                collapse = armed & (dstep < 0) & (train_acc < best - cfg.collapse_drop)
                 dstep = jnp.where(collapse, done - 1, dstep)
                 reason = jnp.where(collapse, jnp.int32(COLLAPSE), reason)
             state = state._replace(best_accuracy=best, diverged_step=dstep, divergence_reason=reason)

@@ -2,7 +2,9 @@
 
 For each width (a Python loop: shapes differ), the whole (learning rate, weight decay, seed) grid is one vmapped,
 jitted ``nets.train.Trainer`` program; learning rate and weight decay are injected optax hyperparameters, so the
-grid compiles once per width. Network ``seed`` s starts from the same initial weights and sees the same minibatches
+grid compiles once per width. Network ``(w, ·, ·, s)`` with the run keys ``init_key, run_key`` of the pipeline is
+``nets.train.fit(fold_in(fold_in(run_key, w), s), mlp.init(fold_in(fold_in(init_key, w), s), ...), ...)``.
+Network ``seed`` s starts from the same initial weights and sees the same minibatches
 in every (learning rate, weight decay) cell (common random numbers: the cells differ only by their
 hyperparameters).
 
@@ -10,6 +12,9 @@ Series (dims ``width, learning_rate, weight_decay, seed, time``), one record per
 ``train_loss``, ``train_accuracy`` (on the training set, or a fixed batch of the infinite stream), ``test_loss``,
 ``test_accuracy`` (the held-out digits), ``weight_norm``, ``grad_norm``, ``batch_loss``, ``diverged`` (1 once a
 divergence was detected: non-finite loss or accuracy collapse, see ``nets.train``).
+
+Snapshots (``snapshot_steps``): every network's flattened parameters at those steps, in the HDF5 group
+``snapshots/step_<s>`` (see :meth:`TrainJob.snapshots`).
 
 Summaries: per network the final losses/accuracies, the best test accuracy, the step divergence was first recorded
 (-1 never) and ``network_outcome`` (0 stable, 1 diverged, 2 under-trained: final test accuracy below ``min_accuracy``);
@@ -66,6 +71,9 @@ class TrainJobConfig:
     stop_on_divergence: bool = option(False)
     eval_size: int = option(1024, ge=1, help="fixed stream batch for the training accuracy")
     min_accuracy: float = option(0.9, ge=0.0, le=1.0, help="final test accuracy below: under-trained")
+    rmsprop_decay: float = option(0.9, ge=0.0, lt=1.0, help="rmsprop: decay of the squared-gradient average")
+    eps: float = option(1e-7, gt=0.0, help="rmsprop: ε in √ν + ε")
+    snapshot_steps: tuple[int, ...] = option((), ge=0, help="steps (multiples of record_every) to keep params at")
 
     def validate(self, prefix: str):
         if self.steps % self.record_every:
@@ -73,6 +81,10 @@ class TrainJobConfig:
                               f"= {self.record_every}")
         if self.warmup_steps > self.steps:
             raise ConfigError(f"{prefix}.warmup_steps = {self.warmup_steps}: must be ≤ steps = {self.steps}")
+        bad = [s for s in self.snapshot_steps if s > self.steps or s % self.record_every]
+        if bad or len(set(self.snapshot_steps)) != len(self.snapshot_steps):
+            raise ConfigError(f"{prefix}.snapshot_steps = {list(self.snapshot_steps)}: must be distinct multiples of "
+                              f"record_every = {self.record_every} in [0, steps = {self.steps}]")
 
 
 class TrainJob(Job):
@@ -95,6 +107,7 @@ class TrainJob(Job):
             optimizer=o.optimizer, batch_size=o.batch_size, num_steps=o.steps, eval_every=o.record_every,
             dropout=o.dropout, label_noise=o.label_noise, clip_norm=o.clip_norm, schedule=o.schedule,
             warmup_steps=o.warmup_steps, collapse_drop=o.collapse_drop, stop_on_divergence=o.stop_on_divergence,
+            decay=o.rmsprop_decay, eps=o.eps, snapshot_steps=tuple(sorted(o.snapshot_steps)),
         )
         if o.dataset == "digits":
             dataset = self.digits
@@ -157,13 +170,18 @@ class TrainJob(Job):
         }
 
     # --- state ------------------------------------------------------------------------------------------
-    def _data_arrays(self, key, w_index):
-        """Per network: the data arrays (the stream's evaluation batch depends on the seed, like the minibatches)."""
-        keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.fold_in(key, w_index), s))(
+    def _network_keys(self, key, w_index):
+        """Per network ``(data_key, run_key)``: ``split(fold_in(fold_in(key, w_index), seed))``, the split
+        ``nets.train.fit`` makes, so network (w, ·, ·, s) is exactly ``fit(fold_in(fold_in(key, w), s), ...)``."""
+        keys = jax.vmap(lambda s: jax.random.split(jax.random.fold_in(jax.random.fold_in(key, w_index), s)))(
             jnp.asarray(self.seed_index, jnp.uint32))
+        return keys[:, 0], keys[:, 1]
+
+    def _data_arrays(self, data_keys):
+        """Per network: the data arrays (a stream's evaluation batch depends on the seed, like the minibatches)."""
         if self.trainer.finite:
-            return self.trainer.arrays(keys[0]), None
-        return jax.vmap(self.trainer.arrays)(keys), 0
+            return self.trainer.arrays(data_keys[0]), None
+        return jax.vmap(self.trainer.arrays)(data_keys), 0
 
     def init(self, key):
         return self._init(key)
@@ -186,10 +204,8 @@ class TrainJob(Job):
         records = num // self.options.record_every
         new_states, per_width = [], []
         for w_index, state in enumerate(carry):
-            data_key = jax.random.fold_in(key, 1_000_003)
-            arrays, axes = self._data_arrays(data_key, w_index)
-            run_keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.fold_in(key, w_index), s))(
-                jnp.asarray(self.seed_index, jnp.uint32))
+            data_keys, run_keys = self._network_keys(key, w_index)
+            arrays, axes = self._data_arrays(data_keys)
             state, rec = jax.vmap(lambda k, st, a: self.trainer.run(k, st, a, start, records),
                                   in_axes=(0, 0, axes))(run_keys, state, arrays)
             rec = {name: rec[name] for name in _SERIES}
@@ -204,6 +220,27 @@ class TrainJob(Job):
 
     def advance(self, carry, key, start, num):
         return self._advance(carry, key, jnp.asarray(start, jnp.int32), num)
+
+    def snapshots(self, carry, start, end):
+        """Parameters at the ``snapshot_steps`` that fall in this chunk (step 0 with the first chunk).
+
+        ``{"step_<s>": {"width_<w>": (learning_rate, weight_decay, seed, P) float32, "spec_width_<w>": JSON}}``:
+        every network's parameters flattened by ``nets.mlp.flatten`` (the order of ``jax.tree_util`` leaves);
+        ``nets.mlp.unflatten(nets.mlp.from_spec(spec), row)`` rebuilds one network.
+        """
+        steps = self.trainer.config.snapshot_steps
+        due = [(i, s) for i, s in enumerate(steps) if start < s <= end or (s == 0 and start == 0)]
+        out = {}
+        for i, s in due:
+            arrays = {}
+            for w, state in zip(self.width_values, carry):
+                snap = jax.tree_util.tree_map(lambda a, i=i: a[:, i], state.snapshots)
+                flat = jax.vmap(lambda p: mlp.flatten(p)[0])(snap)
+                arrays[f"width_{w}"] = np.asarray(flat).reshape(*self.grid_shape, flat.shape[-1])
+                one = jax.tree_util.tree_map(lambda a: a[0], snap)
+                arrays[f"spec_width_{w}"] = np.asarray(mlp.spec(one).encode())
+            out[f"step_{s:08d}"] = arrays
+        return out
 
     # --- summaries and plots ----------------------------------------------------------------------------
     def summarize(self, series):

@@ -98,6 +98,11 @@ def test_divergence_detector_flags_unstable_runs_and_not_stable_ones(digits):
     at = list(collapse.step).index(step + 1)
     assert collapse.train_accuracy[at] < collapse.train_accuracy[:at].max() - 0.3
     assert train.outcome(collapse) == "diverged"
+    # ... but only after the warmup: the detector is not armed while the learning rate still ramps up, so the same
+    # fall seen entirely within a 600-step warmup is not (yet) a collapse
+    assert step + 1 > 600 and collapse.train_accuracy[:12].max() - collapse.train_accuracy[11] > 0.3
+    _, ramp = train.fit(jax.random.key(1), net, digits, learning_rate=1.0, warmup_steps=600, **dict(kw, num_steps=600))
+    assert ramp.diverged_step == -1 and ramp.train_accuracy.max() - ramp.train_accuracy[-1] > 0.3
     # non-finite: plain SGD at a huge learning rate on a deep linear network overflows within a few steps
     linear = mlp.init(jax.random.key(0), (64, 64, 64, 10), activation="linear")
     kw_nan = dict(kw, optimizer="sgd", num_steps=100)
@@ -140,6 +145,8 @@ def test_snapshots_round_trip_through_hdf5(digits, tmp_path):
         (dict(schedule="exp"), "schedule"),
         (dict(num_steps=150, eval_every=100), "num_steps"),
         (dict(dropout=1.0), "dropout"),
+        (dict(decay=1.0), "decay"),
+        (dict(eps=0.0), "eps"),
         (dict(snapshot_steps=(50,), eval_every=100), "snapshot_steps"),
     ],
 )
