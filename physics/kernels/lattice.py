@@ -256,7 +256,8 @@ def ising2d_metropolis(model: Ising, temperature) -> Kernel:
     Flipping ``s`` with neighbour sum ``σ`` costs ``ΔE = 2J sσ + 2h s``: ten possible values, so the acceptance
     probabilities ``min(1, e^{-βΔE})`` are computed once per step as 24-bit integer thresholds and each site
     compares the top 24 bits of its hashed word with its threshold (probabilities are rounded down to multiples of
-    2^-24: a bias below 6e-8). The energy is updated exactly from integer sums of the accepted ``sσ`` and ``s``.
+    2^-24: a bias below 6e-8). The state's energy is an exact integer sum computed when read
+    (:class:`PackedIsingState`), so a sweep is one loop fusion per sublattice.
     """
     _require_even(model.shape, "metropolis")
     rows, cols = model.shape
