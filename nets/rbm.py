@@ -258,13 +258,23 @@ def receptive_fields(stack: Sequence[RBM]):
     return out
 
 
-def receptive_field_size(field, shape: Sequence[int]):
+def receptive_field_size(field, shape: Sequence[int], *, background: str | None = "median"):
     """RMS radius of each hidden unit's receptive field on the periodic lattice ``shape`` (per unit).
 
     Centroid by the circular mean along each axis, distances by the minimum image: ``r² = Σ_i w_i |x_i - x̄|²``
     with ``w`` the normalized field. A uniform b×b patch gives ``√(d (b²-1)/12)``.
+
+    ``background="median"`` (default) first subtracts each unit's median weight and clips at 0: the |W| of a
+    trained RBM is a localized bump on a floor of small weights spread over the whole lattice, and that floor alone
+    would pull every radius toward the uniform value ``√(d (L²-1)/12)`` (6.5 on 16×16). A patch covering less than
+    half the lattice (median 0) is unchanged. ``background=None`` keeps the raw field.
     """
+    if background not in ("median", None):
+        raise ValueError(f"background={background!r}: must be 'median' or None")
     field = np.asarray(field, np.float64)
+    if background == "median":
+        field = np.maximum(field - np.median(field, axis=0, keepdims=True), 0.0)
+        field = np.where(field.sum(axis=0, keepdims=True) > 0, field, 1.0)  # a flat field: uniform
     shape = tuple(int(s) for s in shape)
     w = field / field.sum(axis=0, keepdims=True)  # (n_v, n_h)
     coords = np.indices(shape).reshape(len(shape), -1)  # (d, n_v)

@@ -4,7 +4,8 @@ Steps: ``replicas`` Ising chains on an L×L torus at coupling K (the lattice eng
 every ``record_every`` steps (series ``spins``). The summary trains a greedy RBM stack (``nets.rbm.train_stack``,
 ±1 units, PCD + optax, L1) on the recorded samples and measures, per layer:
 
-* receptive-field radius (RMS spread of ``|W_1|…|W_l|`` on the torus) — grows with depth;
+* receptive-field radius (RMS spread of ``|W_1|…|W_l|`` on the torus, median floor removed) — Mehta–Schwab
+  find it growing with depth;
 * correlation of each hidden unit with the majority-rule block spins of side ``L/√n_h`` (best block per unit);
 * the effective coupling of the layer read as a coarse Ising lattice (``nets.rbm.effective_coupling``).
 

@@ -4,6 +4,7 @@ import itertools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from nets import rbm
 from physics import rg
@@ -102,6 +103,13 @@ def test_stack_shapes_receptive_fields_and_block_correlation():
     delta = np.zeros((64, 1))
     delta[9] = 1
     np.testing.assert_allclose(rbm.receptive_field_size(delta, (L, L)), 0.0, atol=1e-9)
+    # the same patch on a uniform floor: the median floor is removed (raw: pulled toward the uniform √(2·63/12))
+    floored = patch.reshape(64, 1) + 0.2
+    np.testing.assert_allclose(rbm.receptive_field_size(floored, (L, L)), np.sqrt(4 / 3), rtol=1e-9)
+    raw = rbm.receptive_field_size(floored, (L, L), background=None)
+    assert np.sqrt(4 / 3) + 0.5 < raw[0] < np.sqrt(2 * 63 / 12)
+    with pytest.raises(ValueError, match="background"):
+        rbm.receptive_field_size(patch.reshape(64, 1), (L, L), background="mean")
     acts = rbm.propagate([r.params for r in stack], data)
     corr, b = rbm.block_correlation(acts[0], data, (L, L), key=jax.random.key(6))
     assert corr.shape == (16, 16) and b == 2 and np.all(np.abs(corr) <= 1 + 1e-9)
