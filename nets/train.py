@@ -433,6 +433,45 @@ def _config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
     return dataclasses.replace(config, **overrides) if overrides else config
 
 
+def _first_dense(layer):
+    while not isinstance(layer, mlp.Dense):
+        layer = layer.first
+    return layer
+
+
+def _check_data(trainer: Trainer, params, arrays: dict[str, jax.Array]):
+    """Refuse data the network cannot train on, naming the array: non-finite inputs or targets, an input width
+    that is not the network's, labels outside ``[0, outputs)`` (they would surface later as a "diverged" run or a
+    raw shape error inside the compiled step)."""
+    names = {"train_x": "the training inputs", "train_y": "the training labels",
+             "test_x": "the test inputs", "test_y": "the test labels"}
+    if not trainer.finite:
+        names.update(train_x="the stream's evaluation inputs", train_y="the stream's evaluation labels")
+    n_in = n_out = None
+    if isinstance(params, mlp.MLP):
+        n_in = int(_first_dense(params.layers[0]).w.shape[-2])
+        last = params.layers[-1]
+        n_out = int(last.w.shape[-1]) if isinstance(last, mlp.Dense) else None
+    for key, what in names.items():
+        a = np.asarray(arrays[key])
+        if key.endswith("_x"):
+            if a.ndim != 2:
+                raise ValueError(f"data: {what} ({key}) have shape {a.shape}; must be (examples, features)")
+            if n_in is not None and a.shape[1] != n_in:
+                raise ValueError(f"data: {what} ({key}) have {a.shape[1]} features per example but the network's "
+                                 f"input width is {n_in}")
+        if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
+            bad = np.argwhere(~np.isfinite(a))
+            raise ValueError(f"data: {what} ({key}) hold {len(bad)} non-finite value(s) (NaN or inf), the first at "
+                             f"index {tuple(int(i) for i in bad[0])}")
+        if key.endswith("_y") and trainer.classification and n_out is not None:
+            outside = (a < 0) | (a >= n_out)
+            if np.any(outside):
+                first = int(a[outside].reshape(-1)[0])
+                raise ValueError(f"data: {what} ({key}) hold label {first} outside [0, {n_out}): the network has "
+                                 f"{n_out} outputs")
+
+
 def _history(cfg: TrainConfig, state: TrainState, recs, learning_rate) -> History:
     recs = {k: np.asarray(v) for k, v in recs.items()}
     recs["step"] = recs["step"].astype(np.int64)
@@ -504,6 +543,7 @@ def fit(
     trainer = Trainer(data, cfg)
     k_data, k_run = jax.random.split(key)
     arrays = trainer.arrays(k_data)
+    _check_data(trainer, params, arrays)
     go = _compiled(trainer, vmapped=False)
     state, recs = go(k_run, params, arrays, jnp.float32(learning_rate), jnp.float32(weight_decay))
     return state.params, _history(cfg, state, recs, learning_rate)
@@ -544,6 +584,7 @@ def fit_many(
     else:  # each network's evaluation batch comes from its own key, as in fit
         arrays = jax.vmap(trainer.arrays)(k_data)
         arrays_axes = 0
+    _check_data(trainer, params, arrays if trainer.finite else jax.tree_util.tree_map(lambda a: a[0], arrays))
 
     go = _compiled(trainer, vmapped=True, arrays_axes=arrays_axes)
     state, recs = go(k_run, params, arrays, lr, wd)

@@ -1,4 +1,4 @@
-"""The ``deepglass`` command line: run, resume, plot, bench, info.
+"""The ``deepglass`` command line: run, resume, plot, check, configs, bench, info.
 
 Exit status: 0 done, 2 bad input (bad config, bad argument, locked directory), 1 failure.
 """
@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="replace a run already in --out")
     r.add_argument("--no-plot", action="store_true", help="skip the figures at the end")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--dry-run", action="store_true", help="validate and print the plan (sizes, memory, steps) only")
     s = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
     s.add_argument("dir", help="run directory")
     s.add_argument("--quiet", action="store_true")
@@ -30,7 +31,32 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("names", nargs="*", help="benchmark names (default: all)")
     b.add_argument("--quick", action="store_true", help="smaller sizes")
     sub.add_parser("info", help="devices and versions")
+    c = sub.add_parser("check", help="validate a config and print its size, memory and step estimate (runs nothing)")
+    c.add_argument("config", help="path to the TOML config")
+    sub.add_parser("configs", help="list the shipped configs with their one-line descriptions")
     return p
+
+
+def shipped_configs() -> list[tuple[str, str]]:
+    """``(path, one-line description)`` of every config in ``runs/configs`` (the first sentence of its comment)."""
+    folder = Path(__file__).parent / "configs"
+    out = []
+    for path in sorted(folder.glob("*.toml")):
+        comment = []
+        for line in path.read_text().splitlines():
+            if not line.startswith("#"):
+                break
+            comment.append(line.lstrip("# ").strip())
+        text = " ".join(comment)
+        first = text.split(". ")[0].rstrip(".")
+        out.append((str(path.relative_to(folder.parent.parent)) if folder.parent.parent in path.parents
+                    else str(path), first[:110] + ("…" if len(first) > 110 else "")))
+    return out
+
+
+def _print_notes(cfg):
+    for note in cfg.notes:
+        print(f"deepglass: note: {note}", file=sys.stderr)
 
 
 def _info() -> str:
@@ -59,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
             from . import config, pipeline, plots
 
             cfg = config.load(args.config)
+            _print_notes(cfg)
+            if args.dry_run:
+                print(pipeline.format_plan(pipeline.plan(cfg), args.config))
+                return 0
             out = Path(args.out) if args.out else Path("results") / Path(args.config).stem
             results = pipeline.execute(cfg, out, force=args.force, progress=not args.quiet)
             print(f"results: {results}")
@@ -83,6 +113,17 @@ def main(argv: list[str] | None = None) -> int:
             print(run_bench(args.names or None, quick=args.quick))
         elif args.command == "info":
             print(_info())
+        elif args.command == "check":
+            from . import config, pipeline
+
+            cfg = config.load(args.config)
+            print(pipeline.format_plan(pipeline.plan(cfg), args.config))
+        elif args.command == "configs":
+            rows = shipped_configs()
+            width = max(len(p) for p, _ in rows)
+            for path, text in rows:
+                print(f"{path:<{width}}  {text}")
+
     except (ConfigError, RunLockedError) as e:
         print(f"deepglass: error: {e}", file=sys.stderr)
         return 2

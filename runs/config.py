@@ -31,9 +31,11 @@ class ConfigError(ValueError):
 
 
 def option(default=dataclasses.MISSING, *, ge=None, gt=None, le=None, lt=None, choices=None, min_len=None,
-           help: str = ""):
-    """A dataclass field with validation metadata (bounds apply to numbers and to every item of a list)."""
-    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "min_len": min_len, "help": help}
+           distinct: bool = False, help: str = ""):
+    """A dataclass field with validation metadata (bounds apply to numbers and to every item of a list;
+    ``distinct`` refuses a list with repeated items)."""
+    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "min_len": min_len, "distinct": distinct,
+            "help": help}
     if isinstance(default, (list, dict)):
         raise TypeError("use a tuple for list defaults")
     return dataclasses.field(default=default, metadata=meta)
@@ -80,7 +82,13 @@ def _coerce(name: str, value: Any, tp, meta: dict) -> Any:
         if meta.get("min_len") is not None and len(value) < meta["min_len"]:
             raise ConfigError(f"{name} = {value!r}: must have at least {meta['min_len']} item(s)")
         item = typing.get_args(tp)[0]
-        return tuple(_coerce(f"{name}[{i}]", v, item, meta) for i, v in enumerate(value))
+        items = tuple(_coerce(f"{name}[{i}]", v, item, meta) for i, v in enumerate(value))
+        if meta.get("distinct"):
+            repeated = sorted({v for v in items if items.count(v) > 1}, key=items.index)
+            if repeated:
+                raise ConfigError(f"{name} = {list(value)!r}: must not repeat a value ({repeated[0]!r} appears "
+                                  f"{items.count(repeated[0])} times)")
+        return items
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{name} = {value!r}: must be a table")
@@ -162,6 +170,7 @@ class Config:
     run: RunConfig
     job: Any
     text: str
+    notes: tuple[str, ...] = ()  # things the user should know (e.g. a job table left out: every default used)
 
 
 def loads(text: str, *, source: str = "<config>") -> Config:
@@ -184,12 +193,26 @@ def loads(text: str, *, source: str = "<config>") -> Config:
         raise ConfigError(f"[{extra[0]}]: unknown table; a {run.kind!r} run has only [run] and [{run.kind}]")
     job_cls = kinds[run.kind]
     job = parse_table(job_cls.Config, raw.get(run.kind, {}), run.kind)
-    return Config(run=run, job=job, text=text)
+    notes = ()
+    if run.kind not in raw:
+        notes = (f"{source}: has no [{run.kind}] table, so every {run.kind} option takes its default "
+                 f"(`deepglass check {source}` shows them)",)
+    return Config(run=run, job=job, text=text, notes=notes)
 
 
 def load(path: str | Path) -> Config:
     """Read and validate a TOML config file. Raises ConfigError on any bad key or value."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config = {str(path)!r}: is a directory; give the path of a TOML file "
+                          f"(`deepglass configs` lists the shipped ones)")
     if not path.is_file():
         raise ConfigError(f"config = {str(path)!r}: no such file")
-    return loads(path.read_text(), source=str(path))
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config = {str(path)!r}: not UTF-8 text (byte {e.start}: {e.reason}); TOML files are "
+                          f"UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"config = {str(path)!r}: cannot be read ({e.strerror})") from None
+    return loads(text, source=str(path))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -24,9 +25,9 @@ import numpy as np
 
 from . import config as config_mod
 from .jobs import job_kinds
-from .store import RunDirectory
+from .store import RunDirectory, RunFileError
 
-__all__ = ["execute", "resume", "available_memory_bytes"]
+__all__ = ["execute", "resume", "plan", "format_plan", "available_memory_bytes", "config_differences"]
 
 
 def _version() -> str:
@@ -64,13 +65,63 @@ def _make_job(cfg: config_mod.Config):
     return job, chunk
 
 
+def plan(cfg: config_mod.Config) -> dict:
+    """What a run of ``cfg`` will do, without running it: the batch, steps, chunks, records, memory and output size.
+
+    One implementation for ``deepglass check CONFIG`` and ``deepglass run --dry-run``. Raises ``ConfigError`` for
+    a config that would be refused (including a job that does not fit in memory).
+    """
+    job, chunk = _make_job(cfg)
+    coords = job.coords()
+    records = job.total_steps // job.record_every
+    series_bytes = 0
+    for name, series in job.layout().items():
+        shape = _series_shape(job, name)
+        series_bytes += int(np.prod(shape, dtype=np.int64)) * records * np.dtype(series.dtype).itemsize
+    batch = {}
+    for series in job.layout().values():
+        for dim in series.dims[:-1]:
+            batch.setdefault(dim, len(coords[dim]))
+    return {
+        "kind": cfg.run.kind,
+        "seed": cfg.run.seed,
+        "batch": batch,
+        "total_steps": job.total_steps,
+        "chunk_steps": chunk,
+        "chunks": -(-job.total_steps // chunk),
+        "record_every": job.record_every,
+        "records": records,
+        "memory_bytes": int(job.estimate_bytes()),
+        "available_bytes": int(available_memory_bytes()),
+        "results_bytes": int(series_bytes),
+        "devices": [f"{d.platform}:{getattr(d, 'device_kind', '')}" for d in jax.devices()],
+        "notes": list(cfg.notes),
+    }
+
+
+def format_plan(p: dict, source: str) -> str:
+    """The plan as the lines ``deepglass check`` prints."""
+    batch = " × ".join(f"{k} {v}" for k, v in p["batch"].items()) or "one"
+    lines = [
+        f"{source}: valid ({p['kind']} job, seed {p['seed']})",
+        f"  batch:     {batch}",
+        f"  steps:     {p['total_steps']:,} in {p['chunks']} chunk(s) of {p['chunk_steps']:,} "
+        f"(a checkpoint after each), a record every {p['record_every']} → {p['records']:,} records",
+        f"  memory:    about {p['memory_bytes'] / 2**20:,.1f} MiB (of {p['available_bytes'] / 2**30:,.1f} GiB available)",
+        f"  results:   about {p['results_bytes'] / 2**20:,.1f} MiB of time series in results.h5",
+        f"  devices:   {', '.join(p['devices'])}",
+    ]
+    lines += [f"  note:      {n}" for n in p["notes"]]
+    return "\n".join(lines)
+
+
 def _keys(seed: int):
     key = jax.random.key(seed)
     return jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
 
 
 def _loop(job, run_dir: RunDirectory, carry, run_key, start: int, chunk: int, *, progress: bool,
-          max_chunks: int | None):
+          max_chunks: int | None, config_text: str):
     from tqdm.auto import tqdm
 
     total = job.total_steps
@@ -87,10 +138,11 @@ def _loop(job, run_dir: RunDirectory, carry, run_key, start: int, chunk: int, *,
             carry, series = job.advance(carry, run_key, step, num)
             series = {k: np.asarray(jax.device_get(v)) for k, v in series.items()}
             times = step + job.record_every * np.arange(1, num // job.record_every + 1, dtype=np.int64)
-            run_dir.append(series, times, step + num)
-            run_dir.write_snapshots({k: {n: np.asarray(jax.device_get(a)) for n, a in v.items()}
-                                     for k, v in job.snapshots(carry, step, step + num).items()})
-            run_dir.save_checkpoint(carry, step + num, key_data)
+            snapshots = {k: {n: np.asarray(jax.device_get(a)) for n, a in v.items()}
+                         for k, v in job.snapshots(carry, step, step + num).items()}
+            # records (fsynced) first, then the checkpoint that refers to them
+            run_dir.append(series, times, step + num, snapshots)
+            run_dir.save_checkpoint(carry, step + num, key_data, config_text)
             step += num
             done_chunks += 1
             bar.update(num)
@@ -105,6 +157,36 @@ def _finish(job, run_dir: RunDirectory):
     run_dir.write_summary(summary)
 
 
+def _note(message: str):
+    print(f"deepglass: {message}", file=sys.stderr)
+
+
+def _start(cfg: config_mod.Config, job, chunk: int, run_dir: RunDirectory, *, progress: bool,
+           max_chunks: int | None) -> Path:
+    """Write ``config.toml`` and a fresh ``results.h5``, then run from step 0."""
+    run_dir.config.write_text(cfg.text)
+    init_key, run_key = _keys(cfg.run.seed)
+    carry = job.init(init_key)
+    shapes = {name: _series_shape(job, name) for name in job.layout()}
+    attrs = {
+        "config": cfg.text,
+        "kind": cfg.run.kind,
+        "seed": cfg.run.seed,
+        "deepglass_version": _version(),
+        "jax_version": jax.__version__,
+        "devices": ", ".join(f"{d.platform}:{getattr(d, 'device_kind', '')}" for d in jax.devices()),
+        "total_steps": job.total_steps,
+        "record_every": job.record_every,
+        "description": cfg.run.description,
+    }
+    run_dir.create_results(attrs, job.layout(), job.coords(), shapes, job.snapshot_layout(carry))
+    carry, complete = _loop(job, run_dir, carry, run_key, 0, chunk, progress=progress, max_chunks=max_chunks,
+                            config_text=cfg.text)
+    if complete:
+        _finish(job, run_dir)
+    return run_dir.results
+
+
 def execute(cfg: config_mod.Config, out_dir: str | Path, *, force: bool = False, progress: bool = True,
             max_chunks: int | None = None) -> Path:
     """Run ``cfg`` into ``out_dir`` (created). ``max_chunks`` stops early (as a kill would) — for tests.
@@ -112,6 +194,8 @@ def execute(cfg: config_mod.Config, out_dir: str | Path, *, force: bool = False,
     Returns the results path. Refuses to overwrite a directory holding a run unless ``force``.
     """
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise config_mod.ConfigError(f"--out = {str(out)!r}: exists and is not a directory")
     job, chunk = _make_job(cfg)
     with RunDirectory(out) as run_dir:
         if run_dir.results.exists() or run_dir.checkpoint.exists():
@@ -122,26 +206,7 @@ def execute(cfg: config_mod.Config, out_dir: str | Path, *, force: bool = False,
             for p in (run_dir.results, run_dir.checkpoint):
                 p.unlink(missing_ok=True)
             shutil.rmtree(out / "figures", ignore_errors=True)
-        run_dir.config.write_text(cfg.text)
-        init_key, run_key = _keys(cfg.run.seed)
-        carry = job.init(init_key)
-        shapes = {name: _series_shape(job, name) for name in job.layout()}
-        attrs = {
-            "config": cfg.text,
-            "kind": cfg.run.kind,
-            "seed": cfg.run.seed,
-            "deepglass_version": _version(),
-            "jax_version": jax.__version__,
-            "devices": ", ".join(f"{d.platform}:{getattr(d, 'device_kind', '')}" for d in jax.devices()),
-            "total_steps": job.total_steps,
-            "record_every": job.record_every,
-            "description": cfg.run.description,
-        }
-        run_dir.create_results(attrs, job.layout(), job.coords(), shapes)
-        carry, complete = _loop(job, run_dir, carry, run_key, 0, chunk, progress=progress, max_chunks=max_chunks)
-        if complete:
-            _finish(job, run_dir)
-        return run_dir.results
+        return _start(cfg, job, chunk, run_dir, progress=progress, max_chunks=max_chunks)
 
 
 def _series_shape(job, name):
@@ -153,24 +218,85 @@ def _series_shape(job, name):
     return tuple(len(coords[d]) for d in dims)
 
 
+def _flat(table, prefix=""):
+    out = {}
+    for k, v in table.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_differences(text_a: str, text_b: str) -> list[str]:
+    """Dotted keys whose values differ between two TOML texts (comments and layout do not count)."""
+    try:
+        a, b = _flat(tomllib.loads(text_a)), _flat(tomllib.loads(text_b))
+    except tomllib.TOMLDecodeError:
+        return ["<the whole text: one side is not valid TOML>"]
+    return [f"{k} ({a.get(k, '<absent>')!r} vs {b.get(k, '<absent>')!r})" for k in sorted(set(a) | set(b))
+            if a.get(k, _MISSING) != b.get(k, _MISSING)]
+
+
+_MISSING = object()
+
+
+def _check_same_config(cfg_text: str, stored: str, where: Path, config_path: Path):
+    diff = config_differences(stored, cfg_text)
+    if diff:
+        raise config_mod.ConfigError(
+            f"{config_path}: differs from the config the run was started with (stored in {where}): "
+            f"{'; '.join(diff)} (started with vs now). Resuming would mix two runs: restore the file, or start "
+            f"the new config with `deepglass run {config_path} --out DIR --force` into a directory of its own"
+        )
+
+
 def resume(out_dir: str | Path, *, progress: bool = True, max_chunks: int | None = None) -> Path:
-    """Continue an interrupted run from its last checkpoint (same numbers as an uninterrupted run)."""
+    """Continue an interrupted run from its last checkpoint (same numbers as an uninterrupted run).
+
+    A run killed before its first records (no ``results.h5``) starts from step 0 with its saved config; one whose
+    ``results.h5`` was deleted also starts from step 0 (its records cannot be rebuilt from the checkpoint, which holds
+    the state, not the series). Refused: a ``config.toml`` edited since the run started, a results file holding
+    fewer records than the checkpoint needs, unreadable files (each with what to do).
+    """
     out = Path(out_dir)
     if not (out / "config.toml").is_file():
         raise config_mod.ConfigError(f"DIR = {str(out)!r}: not a deepglass run directory (no config.toml)")
     cfg = config_mod.load(out / "config.toml")
     job, chunk = _make_job(cfg)
     with RunDirectory(out) as run_dir:
+        if not run_dir.results.exists():
+            if run_dir.checkpoint.exists():
+                _note(f"{run_dir.results} is missing; the checkpoint holds the state but not the recorded series, "
+                      "so the run starts again from step 0 with its saved config")
+                run_dir.checkpoint.unlink()
+            else:
+                _note(f"{out}: killed before its first records; starting from step 0 with its saved config")
+            return _start(cfg, job, chunk, run_dir, progress=progress, max_chunks=max_chunks)
+        attrs = run_dir.attrs()
+        _check_same_config(cfg.text, str(attrs.get("config", "")), run_dir.results, run_dir.config)
         init_key, run_key = _keys(cfg.run.seed)
         template = job.init(init_key)
         if run_dir.checkpoint.exists():
+            stored = run_dir.checkpoint_config()
+            if stored is not None:
+                _check_same_config(cfg.text, stored, run_dir.checkpoint, run_dir.config)
             carry, step, _ = run_dir.load_checkpoint(template)
         else:
             carry, step = template, 0
-        if not run_dir.results.exists():
-            raise config_mod.ConfigError(f"DIR = {str(out)!r}: has no results.h5 to resume; start it with `run`")
-        run_dir.truncate(step // job.record_every, step)
-        carry, complete = _loop(job, run_dir, carry, run_key, step, chunk, progress=progress, max_chunks=max_chunks)
+        needed = step // job.record_every
+        short = {name: n for name, n in run_dir.records().items() if n < needed}
+        if short:
+            name, n = next(iter(short.items()))
+            raise RunFileError(
+                f"{run_dir.results}: holds {n} records of {name!r} ({len(short)} series short) but the checkpoint "
+                f"at step {step} needs {needed}: the results file is older than the checkpoint. Delete "
+                f"{run_dir.checkpoint} to restart from step 0 with `deepglass resume {out}`, or `deepglass run "
+                f"CONFIG --out {out} --force`"
+            )
+        run_dir.truncate(needed, step)
+        carry, complete = _loop(job, run_dir, carry, run_key, step, chunk, progress=progress, max_chunks=max_chunks,
+                                config_text=cfg.text)
         if complete:
             _finish(job, run_dir)
         return run_dir.results

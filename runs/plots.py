@@ -42,10 +42,13 @@ def time_series_figure(h5: h5py.File, names, path: Path, title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    for name in ("time", *names):
+        if h5.swmr_mode:  # a live run: see the newest extent (time first, so series hold at least as many)
+            h5[name].refresh()
     time = h5["time"][...]
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
     for ax, name in zip(axes[0], names):
-        data = h5[name][...]
+        data = h5[name][..., : len(time)]  # a live run may hold part of a chunk past ``time``
         flat = data.reshape(-1, data.shape[-1]) if data.ndim > 1 else data[None]
         for row in flat[:12]:
             ax.plot(time[: len(row)], row, lw=0.7, alpha=0.8)
@@ -65,11 +68,27 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     from . import config as config_mod
     from .jobs import job_kinds
 
+    from .store import open_results
+
     run_dir = Path(run_dir)
     results = run_dir / "results.h5"
     if not results.is_file():
         raise config_mod.ConfigError(f"DIR = {str(run_dir)!r}: no results.h5 to plot")
-    with h5py.File(results, "r") as h5:
+    # A running run is read live (SWMR): the time series drawn are the chunks completed so far.
+    try:
+        return _plot(run_dir, results, open_results(results))
+    except OSError as e:  # a failed checksum (fletcher32) or an unreadable chunk
+        from .store import RunFileError
+
+        raise RunFileError(f"{results}: cannot be read for plotting ({e}): the file is damaged; `deepglass run "
+                           f"CONFIG --out {run_dir} --force` runs it again") from None
+
+
+def _plot(run_dir: Path, results: Path, h5file) -> list[Path]:
+    from . import config as config_mod
+    from .jobs import job_kinds
+
+    with h5file as h5:
         cfg = config_mod.loads(str(h5.attrs["config"]), source=str(results))
         job = job_kinds()[cfg.run.kind](cfg)
         outdir = run_dir / "figures"

@@ -4,7 +4,7 @@
 lattice models, single-spin flips for the REM family, a constrained random walk on the sphere for the spherical
 p-spin). ``parallel_tempering`` composes a replica-exchange move with any of them.
 """
-from .base import Kernel, batched, dispatch, register
+from .base import Kernel, batched, check_temperature, dispatch, register
 from . import lattice as _lattice  # noqa: F401  (registers the lattice kernels)
 from . import discrete as _discrete  # noqa: F401  (registers the REM-family kernels)
 from . import sphere as _sphere  # noqa: F401  (registers the spherical kernels)
@@ -18,24 +18,37 @@ def metropolis(model, temperature, *args, **kwargs) -> Kernel:
 
     One step is one sweep of n attempted single-spin moves on lattices and REM-family models, and one global
     constrained move (``step_size`` required) on the sphere.
+
+    A concrete temperature must be a finite number > 0 (≥ 0 on the sphere, where T = 0 accepts only downhill
+    moves); ``ValueError`` names it otherwise. Traced temperatures (inside ``jit``/``vmap``) are not checked.
     """
-    return dispatch("metropolis", model)(model, temperature, *args, **kwargs)
+    builder = dispatch("metropolis", model)
+    check_temperature(temperature, allow_zero=getattr(builder, "zero_temperature", False))
+    return builder(model, temperature, *args, **kwargs)
 
 
 def heat_bath(model, temperature, *args, **kwargs) -> Kernel:
-    """Heat-bath (Glauber) kernel for ``model`` at ``temperature`` (one step = one sweep)."""
-    return dispatch("heat_bath", model)(model, temperature, *args, **kwargs)
+    """Heat-bath (Glauber) kernel for ``model`` at ``temperature`` (one step = one sweep).
+
+    A concrete temperature must be a finite number > 0 (``ValueError`` otherwise); traced ones are not checked.
+    """
+    builder = dispatch("heat_bath", model)
+    check_temperature(temperature, allow_zero=getattr(builder, "zero_temperature", False))
+    return builder(model, temperature, *args, **kwargs)
 
 
 def wolff(model, temperature, *args, **kwargs) -> Kernel:
     """Wolff single-cluster kernel for a ferromagnetic Ising model (one step = one cluster flip)."""
-    return dispatch("wolff", model)(model, temperature, *args, **kwargs)
+    builder = dispatch("wolff", model)
+    check_temperature(temperature, allow_zero=getattr(builder, "zero_temperature", False))
+    return builder(model, temperature, *args, **kwargs)
 
 
 __all__ = [
     "Kernel",
     "batched",
     "register",
+    "check_temperature",
     "dispatch",
     "metropolis",
     "heat_bath",

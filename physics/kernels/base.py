@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
-__all__ = ["Kernel", "register", "dispatch", "batched"]
+__all__ = ["Kernel", "register", "dispatch", "batched", "check_temperature"]
 
 
 class Kernel(NamedTuple):
@@ -49,6 +49,27 @@ def dispatch(name: str, model) -> Callable[..., Kernel]:
         f"model={type(model).__name__}: kernel {name!r} is not defined for this model; "
         f"it is defined for {known or 'no model yet'}"
     )
+
+
+def check_temperature(temperature, *, allow_zero: bool = False, name: str = "temperature"):
+    """Refuse a concrete temperature that is not a finite number > 0 (≥ 0 where ``allow_zero``).
+
+    Traced values (inside ``jit``/``vmap``) pass unchecked: a compiled program has no Python checks (DESIGN §3.7).
+    """
+    import jax
+    import numpy as np
+
+    if isinstance(temperature, jax.core.Tracer):
+        return
+    try:
+        values = np.asarray(temperature, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={temperature!r}: must be a number") from None
+    bad = ~np.isfinite(values) | ((values < 0) if allow_zero else (values <= 0))
+    if np.any(bad):
+        first = values.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
+        allowed = "a finite number ≥ 0 (T = 0: zero-temperature dynamics)" if allow_zero else "a finite number > 0"
+        raise ValueError(f"{name}={float(first)!r}: must be {allowed}")
 
 
 def batched(kernel: Kernel, size: int) -> Kernel:

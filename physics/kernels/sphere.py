@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from ..spherical import PSpin, project, retract
-from .base import Kernel, register
+from .base import Kernel, check_temperature, register
 
 __all__ = ["langevin", "gradient_descent", "SphereState", "SphereInfo", "DescentState", "DescentInfo",
            "MetropolisState", "MetropolisInfo"]
@@ -92,6 +92,7 @@ def langevin(model, temperature, step_size) -> Kernel:
     Example:
       >>> k = langevin(model, 1.0, 0.01); state = k.init(key, model.random_state(key))
     """
+    check_temperature(temperature, allow_zero=True)
     eta = _as_float(step_size)
     temp = _as_float(temperature)
 
@@ -168,3 +169,6 @@ def metropolis_sphere(model, temperature, step_size=None) -> Kernel:
         return new, MetropolisInfo(accept.astype(x.dtype), jnp.isfinite(new.energy))
 
     return Kernel(init, step)
+
+
+metropolis_sphere.zero_temperature = True  # T = 0 is defined: only downhill moves are accepted

@@ -17,7 +17,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .base import Kernel
+from .base import Kernel, check_temperature
 
 __all__ = ["PTState", "PTInfo", "parallel_tempering"]
 
@@ -53,6 +53,7 @@ def parallel_tempering(make_kernel: Callable[[jax.Array], Kernel], temperatures)
       >>> pt = parallel_tempering(lambda t: kernels.metropolis(model, t), jnp.linspace(1.5, 3.0, 8))
       >>> state = pt.init(key, jax.vmap(model.random_state)(jax.random.split(key, 8)))
     """
+    check_temperature(temperatures, name="temperatures")
     temps = jnp.asarray(temperatures, jnp.float32)
     if temps.ndim != 1 or temps.shape[0] < 2:
         raise ValueError(f"temperatures={temperatures!r}: need a 1-D list of at least 2 temperatures")

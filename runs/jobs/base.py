@@ -10,6 +10,7 @@ training). The pipeline calls, in order::
     carry = job.init(key)                       # pytree of arrays (everything a checkpoint must hold)
     for each chunk:  carry, series = job.advance(carry, key, start, num)   # series[name].shape[-1] == num // job.record_every
     job.snapshots(carry, start, end) -> {label: {name: array}}   # optional state snapshots → snapshots/<label>
+    job.snapshot_layout(carry)                  # their shapes, declared when results.h5 is created
     job.summarize(series_h5) -> {name: (dims, array)}   # final datasets (means, errors) from the whole record
     job.plot(h5file, outdir) -> [paths]         # `deepglass plot DIR`
 
@@ -87,6 +88,17 @@ class Job:
         (for example network parameters at chosen steps). Called after every chunk; return ``{}`` to keep nothing.
         """
         return {}
+
+    def snapshot_layout(self, carry) -> dict[str, dict[str, tuple[tuple[int, ...], Any]]]:
+        """``{label: {name: (shape, dtype)}}`` of every snapshot the run will write.
+
+        The results file holds their slots from the start, so its structure never changes while the run writes
+        (readers watch it live in SWMR mode). The default asks :meth:`snapshots` for the whole run on the initial
+        carry (shapes do not depend on values); override it when that is expensive.
+        """
+        snaps = self.snapshots(carry, 0, self.total_steps)
+        return {label: {name: (np.shape(a), np.asarray(a).dtype) for name, a in arrays.items()}
+                for label, arrays in snaps.items()}
 
     def plot(self, h5, outdir) -> list:
         return []

@@ -49,10 +49,10 @@ class FunnelConfig:
                                              min_len=2, help="temperature grid of p_N and the phase diagram")
     kinetic_gap_ratio: float = option(6.0, gt=0.0, help="δE_s/ΔE of the funnel used for F(Q) and kinetics")
     exponent: float = option(1.0, gt=0.0, help="funnel shape g(Q) = max(Q, 0)^exponent")
-    profile_temperatures: tuple[float, ...] = option((0.3, 0.6, 1.0, 1.5), ge=0.05, min_len=1,
+    profile_temperatures: tuple[float, ...] = option((0.3, 0.6, 1.0, 1.5), ge=0.05, min_len=1, distinct=True,
                                                      help="temperatures of the F(Q) curves")
     fold_temperatures: tuple[float, ...] = option((0.15, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0, 1.3), gt=0.0,
-                                                  min_len=1, help="temperatures of the folding-time runs")
+                                                  min_len=1, distinct=True, help="temperatures of the folding-time runs")
     starts: int = option(32, ge=2, help="random starting configurations per temperature and sample")
     max_sweeps: int = option(500, ge=1, help="sweeps before a folding run is censored")
 

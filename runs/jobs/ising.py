@@ -35,7 +35,8 @@ class IsingConfig:
     field: float = option(0.0, help="uniform field h")
     disorder: Literal["gaussian", "pm1"] = option("gaussian", help="EA coupling distribution")
     disorder_samples: int = option(1, ge=1, help="independent coupling samples (EA)")
-    temperatures: tuple[float, ...] = option((2.0, 2.269, 2.5), gt=0.0, min_len=1, help="temperature list")
+    temperatures: tuple[float, ...] = option((2.0, 2.269, 2.5), gt=0.0, min_len=1, distinct=True,
+                                              help="temperature list")
     replicas: int = option(8, ge=1, help="independent chains per temperature and disorder sample")
     kernel: Literal["metropolis", "heat_bath", "wolff", "parallel_tempering"] = option("metropolis")
     pt_base: Literal["metropolis", "heat_bath"] = option("metropolis", help="base kernel of parallel tempering")

@@ -43,7 +43,8 @@ class PSpinConfig:
     couplings: Literal["dense", "hashed"] = option("dense", help="stored tensor or generated on the fly")
     dynamics: Literal["langevin", "metropolis", "gradient_descent", "parallel_tempering"] = option("langevin")
     pt_base: Literal["metropolis", "langevin"] = option("metropolis", help="base kernel of parallel tempering")
-    temperatures: tuple[float, ...] = option((1.0,), ge=0.0, min_len=1, help="temperatures (0 allowed for Langevin)")
+    temperatures: tuple[float, ...] = option((1.0,), ge=0.0, min_len=1, distinct=True,
+                                              help="temperatures (0 allowed for Langevin)")
     step_size: float = option(0.01, gt=0.0, help="Langevin/descent time step; Metropolis move size per coordinate")
     tolerance: float = option(1e-4, ge=0.0, help="gradient descent stops when |P∇H|/√n < tolerance")
     replicas: int = option(8, ge=1, help="chains per temperature and disorder sample")
@@ -79,6 +80,12 @@ class PSpinConfig:
             if tw % self.record_every or tw >= self.steps:
                 raise ConfigError(f"{prefix}.waiting_times = {list(self.waiting_times)}: each must be a multiple of "
                                   f"record_every = {self.record_every} and < steps = {self.steps}")
+        degrees = [self.p] if self.mixture is None else [int(k) for k, v in self.mixture.items() if v > 0]
+        for deg in degrees:
+            if deg > 2 and float(self.n) ** (deg - 2) >= 2**31:
+                limit = int((2**31 - 1) ** (1 / (deg - 2)))
+                raise ConfigError(f"{prefix}.n = {self.n}: with p = {deg} must be ≤ {limit} (n^(p-2) < 2^31 for the "
+                                  f"coupling hash)")
         if self.hessian and self.n > _HESSIAN_MAX_N:
             raise ConfigError(f"{prefix}.hessian = true: needs n ≤ {_HESSIAN_MAX_N} (n = {self.n})")
 
@@ -86,7 +93,12 @@ class PSpinConfig:
 class PSpinJob(Job):
     kind = "pspin"
     Config = PSpinConfig
-    memory_hint = "; or use couplings = 'hashed' (O(n) memory)"
+    @property
+    def memory_hint(self):
+        if self.options.couplings == "dense":
+            return "; lower pspin.n, or use couplings = 'hashed' (O(n) memory)"
+        return ("; lower pspin.n, pspin.replicas, the number of pspin.temperatures or pspin.disorder_samples, or "
+                "record less often (pspin.record_every)")
 
     def __init__(self, config):
         super().__init__(config)
