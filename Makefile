@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(VENV)/bin/deepglass run runs/configs/quickstart.toml --out results/quickstart --force
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	JAX_PLATFORMS=cpu $(PY) -m pytest -n $(JOBS) --dist loadfile -q
 
 test-all: $(STAMP)

@@ -368,7 +368,7 @@ def pcfg(
     (default uniform over the symbols).
     """
     rules = jnp.asarray(rules, jnp.float32)
-    branching, q = rules.shape[0], rules.shape[1]
+    q = rules.shape[1]
     root = jnp.full((q,), 1.0 / q, jnp.float32) if root is None else jnp.asarray(root, jnp.float32)
     logr = jnp.log(rules)
     keys = jax.random.split(key, int(depth) + 1)

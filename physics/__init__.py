@@ -3,7 +3,7 @@
 Public modules: ``lattice``, ``spherical``, ``rem``, ``rg``, ``kernels``, ``observables``, ``theory``,
 ``hashing``; the driver ``run``.
 """
+from . import hashing, kernels, lattice, observables, rem, rg, spherical, theory
 from .driver import run
-from . import hashing, lattice, kernels, observables, theory, spherical, rem, rg
 
 __all__ = ["run", "hashing", "lattice", "kernels", "observables", "theory", "spherical", "rem", "rg"]

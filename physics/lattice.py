@@ -15,7 +15,7 @@ Spins are ``int8`` arrays of ±1 with the lattice shape; energies are extensive 
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -125,7 +125,7 @@ class EdwardsAnderson:
         object.__setattr__(self, "shape", _check_shape(self.shape))
 
     @classmethod
-    def random(cls, key, shape, disorder: str = "gaussian", h: float = 0.0) -> "EdwardsAnderson":
+    def random(cls, key, shape, disorder: str = "gaussian", h: float = 0.0) -> EdwardsAnderson:
         """Draw couplings: ``"gaussian"`` (N(0,1)) or ``"pm1"`` (±1 with probability ½)."""
         shape = _check_shape(shape)
         full = (len(shape), *shape)

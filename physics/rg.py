@@ -19,7 +19,8 @@ Conventions: spins are ±1 (any integer or float dtype) on periodic hypercubic l
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -339,7 +340,8 @@ def mcrg(samples, b: int, *, levels: int, key=None, rule: str = "majority", ndim
     levels = int(levels)
     samples = np.asarray(samples)
     if samples.ndim != ndim + 2:
-        raise ValueError(f"samples shape {samples.shape}: must be (replicas, samples, *lattice) with {ndim} lattice axes")
+        raise ValueError(f"samples shape {samples.shape}: must be (replicas, samples, *lattice) with {ndim} "
+                         f"lattice axes")
     R, M = samples.shape[:2]
     if R < 2:
         raise ValueError(f"samples shape {samples.shape}: needs ≥ 2 independent replicas for jackknife errors")
@@ -412,7 +414,7 @@ def mcrg_from_sums(sums, b: int, *, even, odd) -> MCRGResult:
 # RG flow by matching nearest-neighbour correlations (2D)
 # ---------------------------------------------------------------------------------------------------------------
 def nn_correlation(x, ndim: int = 2):
-    """Mean nearest-neighbour correlation ``<s_i s_{i+e}>`` of each configuration (float32, shape ``x.shape[:-ndim]``)."""
+    """Mean nearest-neighbour correlation ``<s_i s_{i+e}>`` of each configuration (float32, ``x.shape[:-ndim]``)."""
     s = interaction_sums(x, (interaction("nn", ((0, 0), (1, 0)), ndim),), ndim)[..., 0]
     n = int(np.prod(jnp.shape(x)[-ndim:]))
     return s.astype(jnp.float32) / (ndim * n)

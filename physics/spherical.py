@@ -29,7 +29,7 @@ import dataclasses
 import itertools
 import math
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -240,7 +240,7 @@ class PSpin:
 
     @classmethod
     def random(cls, key: jax.Array, n: int, p, *, couplings: str = "dense", block: int | None = None,
-               max_bytes: int | None = None) -> "PSpin":
+               max_bytes: int | None = None) -> PSpin:
         """A disorder sample: couplings drawn from ``key`` (the same numbers for "dense" and "hashed").
 
         Args:

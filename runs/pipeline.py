@@ -107,7 +107,8 @@ def format_plan(p: dict, source: str) -> str:
         f"  batch:     {batch}",
         f"  steps:     {p['total_steps']:,} in {p['chunks']} chunk(s) of {p['chunk_steps']:,} "
         f"(a checkpoint after each), a record every {p['record_every']} → {p['records']:,} records",
-        f"  memory:    about {p['memory_bytes'] / 2**20:,.1f} MiB (of {p['available_bytes'] / 2**30:,.1f} GiB available)",
+        f"  memory:    about {p['memory_bytes'] / 2**20:,.1f} MiB "
+        f"(of {p['available_bytes'] / 2**30:,.1f} GiB available)",
         f"  results:   about {p['results_bytes'] / 2**20:,.1f} MiB of time series in results.h5",
         f"  devices:   {', '.join(p['devices'])}",
     ]

@@ -66,8 +66,6 @@ def time_series_figure(h5: h5py.File, names, path: Path, title: str) -> Path:
 def plot_run(run_dir: str | Path) -> list[Path]:
     """Write the job's figures into ``DIR/figures`` and return their paths."""
     from . import config as config_mod
-    from .jobs import job_kinds
-
     from .store import open_results
 
     run_dir = Path(run_dir)

@@ -260,7 +260,7 @@ class RunDirectory:
         """Drop records past ``num_records`` (written after the last checkpoint of an interrupted run) and the
         snapshots taken after ``steps_done``."""
         with self._writer(swmr=False) as f:
-            for name, ds in f.items():
+            for ds in f.values():
                 if isinstance(ds, h5py.Dataset) and ds.maxshape and ds.maxshape[-1] is None:
                     ds.resize(num_records, axis=ds.ndim - 1)
             f.attrs["steps_done"] = steps_done

@@ -4,13 +4,13 @@
 lattice models, single-spin flips for the REM family, a constrained random walk on the sphere for the spherical
 p-spin). ``parallel_tempering`` composes a replica-exchange move with any of them.
 """
-from .base import Kernel, batched, check_temperature, dispatch, register
-from . import lattice as _lattice  # noqa: F401  (registers the lattice kernels)
 from . import discrete as _discrete  # noqa: F401  (registers the REM-family kernels)
+from . import lattice as _lattice  # noqa: F401  (registers the lattice kernels)
 from . import sphere as _sphere  # noqa: F401  (registers the spherical kernels)
-from .tempering import PTInfo, PTState, parallel_tempering
+from .base import Kernel, batched, check_temperature, dispatch, register
 from .sphere import *  # noqa: F401,F403
 from .sphere import __all__ as _sphere_all
+from .tempering import PTInfo, PTState, parallel_tempering
 
 
 def metropolis(model, temperature, *args, **kwargs) -> Kernel:

@@ -10,7 +10,8 @@ are closed over as possibly traced values, so ``jax.vmap`` over temperatures com
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 __all__ = ["Kernel", "register", "dispatch", "batched", "check_temperature"]
 

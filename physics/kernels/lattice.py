@@ -143,8 +143,8 @@ def lattice_heat_bath(model, temperature) -> Kernel:
 @register("wolff", EdwardsAnderson)
 def _wolff_refused(model, temperature):
     raise ValueError(
-        f"model=EdwardsAnderson: kernels.wolff needs a ferromagnet (frustrated couplings have no valid single-cluster"
-        f" move); use metropolis, heat_bath or parallel_tempering"
+        "model=EdwardsAnderson: kernels.wolff needs a ferromagnet (frustrated couplings have no valid single-cluster"
+        " move); use metropolis, heat_bath or parallel_tempering"
     )
 
 

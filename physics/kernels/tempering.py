@@ -12,7 +12,8 @@ Configurations (the whole base state) are exchanged, so ``state.x[i]`` is always
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

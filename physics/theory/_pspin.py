@@ -22,7 +22,7 @@ each number is solved from its defining equation:
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar

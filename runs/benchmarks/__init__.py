@@ -6,7 +6,8 @@ the device it ran on (DESIGN §5). Benchmarks are never asserted in tests.
 from __future__ import annotations
 
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 __all__ = ["Row", "timeit"]
 

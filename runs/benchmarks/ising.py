@@ -7,7 +7,6 @@ vmapped in one program, one sweep = N attempts each. Baseline, same process: a p
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from physics import kernels, lattice, run, theory

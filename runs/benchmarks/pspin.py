@@ -9,7 +9,6 @@ replica) per second.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from physics import spherical

@@ -8,7 +8,8 @@ training). The pipeline calls, in order::
     job.layout()                                # {name: Series(dims, dtype)} — the time series it will append
     job.coords()                                # {coord_name: 1-D array} for every dim except "time"
     carry = job.init(key)                       # pytree of arrays (everything a checkpoint must hold)
-    for each chunk:  carry, series = job.advance(carry, key, start, num)   # series[name].shape[-1] == num // job.record_every
+    for each chunk:  carry, series = job.advance(carry, key, start, num)
+                                                # series[name].shape[-1] == num // job.record_every
     job.snapshots(carry, start, end) -> {label: {name: array}}   # optional state snapshots → snapshots/<label>
     job.snapshot_layout(carry)                  # their shapes, declared when results.h5 is created
     job.summarize(series_h5) -> {name: (dims, array)}   # final datasets (means, errors) from the whole record

@@ -52,7 +52,8 @@ class FunnelConfig:
     profile_temperatures: tuple[float, ...] = option((0.3, 0.6, 1.0, 1.5), ge=0.05, min_len=1, distinct=True,
                                                      help="temperatures of the F(Q) curves")
     fold_temperatures: tuple[float, ...] = option((0.15, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0, 1.3), gt=0.0,
-                                                  min_len=1, distinct=True, help="temperatures of the folding-time runs")
+                                                  min_len=1, distinct=True,
+                                                  help="temperatures of the folding-time runs")
     starts: int = option(32, ge=2, help="random starting configurations per temperature and sample")
     max_sweeps: int = option(500, ge=1, help="sweeps before a folding run is censored")
 
@@ -190,7 +191,8 @@ class FunnelJob(Job):
         tg, tf = theory.bryngelson_wolynes(self.entropy0, self.ruggedness, self.ratios * self.ruggedness)
         exact = []
         for r in self.ratios:
-            g = lambda t, d=self.depth(r): theory.rem_native_occupancy(t, d, o.n) - 0.5  # noqa: E731
+            depth = self.depth(r)
+            g = lambda t, d=depth: theory.rem_native_occupancy(t, d, o.n) - 0.5
             lo, hi = 0.08, 4.0
             exact.append(brentq(g, lo, hi, xtol=1e-3) if g(lo) > 0 > g(hi) else np.nan)
         return float(tg), np.asarray(tf, np.float64), np.asarray(exact)

@@ -10,7 +10,6 @@ replicas, and the exact finite-L (Kaufman) and L → ∞ (Onsager) values where 
 from __future__ import annotations
 
 import dataclasses
-from functools import partial
 from typing import Literal
 
 import jax

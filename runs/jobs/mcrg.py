@@ -33,7 +33,8 @@ class MCRGConfig:
 
     L: int = option(32, ge=4, help="side of the L×L torus")
     K: float = option(0.4406868, gt=0.0, help="coupling of the MCRG analysis (K_c by default)")
-    flow_couplings: tuple[float, ...] = option((), gt=0.0, distinct=True, help="extra starting couplings for the flow diagram")
+    flow_couplings: tuple[float, ...] = option((), gt=0.0, distinct=True,
+                                               help="extra starting couplings for the flow diagram")
     b: int = option(2, ge=2, le=3, help="block side")
     levels: int = option(2, ge=1, help="number of blockings")
     even: int = option(4, ge=1, le=len(rg.EVEN_2D), help="even couplings kept (nn, nnn, plaquette, 3rd nn, …)")

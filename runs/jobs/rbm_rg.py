@@ -123,7 +123,7 @@ class RBMRGJob(Job):
         out = {"layer": (("layer",), np.arange(1, len(o.hidden) + 1)),
                "hidden_size": (("layer",), np.asarray(o.hidden))}
         radius, radius_err, best_corr, best_corr_err, k_eff, nn_corr, block = [], [], [], [], [], [], []
-        for l, n_h in enumerate(o.hidden):
+        for l in range(len(o.hidden)):
             r = rbm.receptive_field_size(fields[l], (o.L, o.L))
             radius.append(r.mean())
             radius_err.append(r.std(ddof=1) / np.sqrt(len(r)) if len(r) > 1 else np.nan)

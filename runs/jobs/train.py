@@ -18,8 +18,9 @@ Snapshots (``snapshot_steps``): every network's flattened parameters at those st
 
 Summaries: per network the final losses/accuracies, the best test accuracy, the step divergence was first recorded
 (-1 never) and ``network_outcome`` (0 stable, 1 diverged, 2 under-trained: final test accuracy below ``min_accuracy``);
-per (width, learning rate, weight decay) cell the fraction of seeds in each outcome (the phase diagram, with the coordinate ``outcome`` naming them) and the
-mean and spread (standard deviation over seeds) of the final training loss (the Choromanska comparison).
+per (width, learning rate, weight decay) cell the fraction of seeds in each outcome (the phase diagram, with the
+coordinate ``outcome`` naming them) and the mean and spread (standard deviation over seeds) of the final training
+loss (the Choromanska comparison).
 """
 from __future__ import annotations
 

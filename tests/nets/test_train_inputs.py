@@ -26,7 +26,8 @@ NET = mlp.init(jax.random.key(0), (6, 8, 3))
 
 
 @pytest.mark.parametrize("bad,message", [
-    ("nan", r"the training inputs \(train_x\) hold 1 non-finite value\(s\) \(NaN or inf\), the first at index \(3, 2\)"),
+    ("nan", r"the training inputs \(train_x\) hold 1 non-finite value\(s\) \(NaN or inf\), the first at index "
+            r"\(3, 2\)"),
     ("inf_test", r"the test inputs \(test_x\) hold 1 non-finite"),
     ("label", r"the training labels \(train_y\) hold label 5 outside \[0, 3\)"),
     ("negative_label", r"the test labels \(test_y\) hold label -1 outside \[0, 3\)"),

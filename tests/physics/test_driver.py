@@ -1,6 +1,5 @@
 """The scan driver: chunked runs equal one run, `every` keeps the right records, bad arguments are refused."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -117,7 +117,8 @@ def test_lock_refuses_a_second_writer(tmp_path):
             pipeline.execute(cfg, tmp_path / "run", progress=False)
         # and from another process too (flock is per open file description)
         code = ("import sys; from runs.store import RunDirectory, RunLockedError\n"
-                f"try:\n    RunDirectory({str(tmp_path / 'run')!r}).__enter__()\nexcept RunLockedError:\n    sys.exit(3)")
+                f"try:\n    RunDirectory({str(tmp_path / 'run')!r}).__enter__()\n"
+                "except RunLockedError:\n    sys.exit(3)")
         assert subprocess.run([sys.executable, "-c", code]).returncode == 3
     pipeline.execute(cfg, tmp_path / "run", progress=False)  # free again once released
 
