@@ -152,9 +152,9 @@ def _loop(job, run_dir: RunDirectory, carry, run_key, start: int, chunk: int, *,
     return carry, True
 
 
-def _finish(job, run_dir: RunDirectory):
+def _finish(job, run_dir: RunDirectory, carry):
     series = run_dir.read_series(list(job.layout()))
-    summary = job.summarize(series)
+    summary = job.summarize_final(series, carry)
     run_dir.write_summary(summary)
 
 
@@ -184,7 +184,7 @@ def _start(cfg: config_mod.Config, job, chunk: int, run_dir: RunDirectory, *, pr
     carry, complete = _loop(job, run_dir, carry, run_key, 0, chunk, progress=progress, max_chunks=max_chunks,
                             config_text=cfg.text)
     if complete:
-        _finish(job, run_dir)
+        _finish(job, run_dir, carry)
     return run_dir.results
 
 
@@ -299,5 +299,5 @@ def resume(out_dir: str | Path, *, progress: bool = True, max_chunks: int | None
         carry, complete = _loop(job, run_dir, carry, run_key, step, chunk, progress=progress, max_chunks=max_chunks,
                                 config_text=cfg.text)
         if complete:
-            _finish(job, run_dir)
+            _finish(job, run_dir, carry)
         return run_dir.results

@@ -1,4 +1,5 @@
-"""Single-spin-flip Metropolis and heat bath for the REM family (``physics.rem``: REM, GREM, IsingPSpin, Funnel).
+"""Single-spin-flip Metropolis and heat bath for the REM family (``physics.rem``: REM, GREM, IsingPSpin, Funnel,
+Perceptron).
 
 One ``step`` is one sweep: spins i = 0 … n−1 in order, each proposed for a flip σ_i → −σ_i with energy change
 ``ΔE = H(σ^{(i)}) − H(σ)`` (the new energy is evaluated exactly from the model, so no error accumulates), accepted
@@ -17,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import hashing
-from ..rem import GREM, REM, Funnel, IsingPSpin
+from ..rem import GREM, REM, Funnel, IsingPSpin, Perceptron
 from .base import Kernel, register
 
 __all__ = ["FlipState", "FlipInfo"]
@@ -81,6 +82,6 @@ def heat_bath(model, temperature) -> Kernel:
     return _single_flip(model, temperature, _heat_bath_accept)
 
 
-for _cls in (REM, GREM, IsingPSpin, Funnel):
+for _cls in (REM, GREM, IsingPSpin, Funnel, Perceptron):
     register("metropolis", _cls)(metropolis)
     register("heat_bath", _cls)(heat_bath)

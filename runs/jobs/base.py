@@ -12,7 +12,8 @@ training). The pipeline calls, in order::
                                                 # series[name].shape[-1] == num // job.record_every
     job.snapshots(carry, start, end) -> {label: {name: array}}   # optional state snapshots → snapshots/<label>
     job.snapshot_layout(carry)                  # their shapes, declared when results.h5 is created
-    job.summarize(series_h5) -> {name: (dims, array)}   # final datasets (means, errors) from the whole record
+    job.summarize_final(series_h5, carry) -> {name: (dims, array)}   # final datasets (means, errors) from the
+                                                # whole record and the final carry (default: job.summarize(series))
     job.plot(h5file, outdir) -> [paths]         # `deepglass plot DIR`
 
 Rules: ``advance`` must depend only on (carry, key, start, num) so a resumed run is bitwise identical to an
@@ -81,6 +82,12 @@ class Job:
 
     def summarize(self, series: dict[str, np.ndarray]) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
         return {}
+
+    def summarize_final(self, series: dict[str, np.ndarray], carry) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+        """Final datasets from the whole record *and* the final carry (the state after the last step, also what a
+        resumed run restores from its checkpoint). The default is :meth:`summarize`; jobs whose results live in
+        the state (trained networks, minima reached) override this."""
+        return self.summarize(series)
 
     def snapshots(self, carry, start: int, end: int) -> dict[str, dict[str, np.ndarray]]:
         """Arrays to keep from the state after a chunk covering steps ``[start, end)``.

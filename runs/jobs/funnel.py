@@ -34,7 +34,7 @@ from .base import Job, Series
 
 __all__ = ["FunnelJob", "FunnelConfig"]
 
-_FINE = np.linspace(0.1, 3.0, 291)  # internal grid for T_f and T_g (spacing 0.01); the DOS makes it cheap
+_FINE = rem.TRANSITION_GRID  # internal grid for T_f and T_g (spacing 0.01); the DOS makes it cheap
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,28 +118,6 @@ class FunnelJob(Job):
         del key
         return jnp.zeros((), jnp.int32)
 
-    @staticmethod
-    def _glass_temperature(exact_fine):
-        """Peak of the heat capacity C = dU/dT of the misfolded ensemble on the fine grid (parabolic refinement)."""
-        c = np.gradient(exact_fine.energy, _FINE)
-        i = int(np.clip(np.argmax(c), 1, len(_FINE) - 2))
-        y0, y1, y2 = c[i - 1], c[i], c[i + 1]
-        den = y0 - 2 * y1 + y2
-        shift = 0.5 * (y0 - y2) / den if den < 0 else 0.0
-        return _FINE[i] + shift * (_FINE[1] - _FINE[0])
-
-    @staticmethod
-    def _folding_temperature(temps, occupancy):
-        """Highest T with p_N(T) = ½ (linear interpolation on the grid); nan if p_N < ½ everywhere."""
-        above = occupancy >= 0.5
-        if not np.any(above):
-            return np.nan
-        i = int(np.max(np.nonzero(above)[0]))
-        if i == len(temps) - 1:
-            return temps[-1]
-        p0, p1 = occupancy[i], occupancy[i + 1]
-        return temps[i] + (p0 - 0.5) / (p0 - p1) * (temps[i + 1] - temps[i])
-
     def advance(self, carry, key, start, num):
         o = self.options
         rows = {name: [] for name in self.layout()}
@@ -151,7 +129,7 @@ class FunnelJob(Job):
             dos = rem.density_of_states(base)
             fine = rem.exact_thermodynamics(dos, _FINE)
             coarse = rem.exact_thermodynamics(dos, self.temps)
-            rows["glass_temperature"].append(self._glass_temperature(fine))
+            rows["glass_temperature"].append(rem.heat_capacity_peak(_FINE, fine.energy))
             rows["misfolded_entropy_per_spin"].append(coarse.entropy / o.n)
             rows["misfolded_participation"].append(coarse.participation)
             occ, tf = [], []
@@ -163,7 +141,7 @@ class FunnelJob(Job):
                 both = rem.exact_thermodynamics(total, np.concatenate([self.temps, _FINE]))
                 p = np.exp(-e_native / both.temperature - both.log_z)
                 occ.append(p[: len(self.temps)])
-                tf.append(self._folding_temperature(_FINE, p[len(self.temps):]))
+                tf.append(rem.folding_temperature(_FINE, p[len(self.temps):]))
             rows["native_occupancy"].append(np.asarray(occ))
             rows["folding_temperature"].append(np.asarray(tf))
             kin = rem.Funnel(base, native, self.depth(o.kinetic_gap_ratio), o.exponent, "power")
