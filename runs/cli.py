@@ -1,4 +1,4 @@
-"""The ``deepglass`` command line: run, resume, plot, check, configs, bench, info.
+"""The ``deepglass`` command line: run, resume, plot, check, configs, spectra, bench, info.
 
 Exit status: 0 done, 2 bad input (bad config, bad argument, locked directory), 1 failure.
 """
@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="validate a config and print its size, memory and step estimate (runs nothing)")
     c.add_argument("config", help="path to the TOML config")
     sub.add_parser("configs", help="list the shipped configs with their one-line descriptions")
+    from . import spectra_cmd
+
+    spectra_cmd.add_parser(sub)
     return p
 
 
@@ -123,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
             width = max(len(p) for p, _ in rows)
             for path, text in rows:
                 print(f"{path:<{width}}  {text}")
+        elif args.command == "spectra":
+            from . import spectra_cmd
+
+            return spectra_cmd.main(args)
 
     except (ConfigError, RunLockedError) as e:
         print(f"deepglass: error: {e}", file=sys.stderr)
