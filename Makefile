@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/deepglass run runs/configs/quickstart.toml --out results/quickstart --force
+	$(VENV)/bin/deepglass run runs/configs/compare_small.toml --out results/compare_small --force
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
