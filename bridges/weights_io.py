@@ -38,6 +38,7 @@ import jax
 import numpy as np
 
 from nets import mlp
+from nets.io import leaf_name
 
 __all__ = ["WeightsError", "RunSnapshot", "load_weights", "tensor_shapes", "load_run_snapshot", "source_kind"]
 
@@ -265,17 +266,6 @@ def _iter_run(path, step=None):
         for i in range(count):
             for key_path, leaf in flat:
                 yield f"{label}/network_{i}/{leaf_name(key_path)}", np.asarray(leaf[i])
-
-
-def leaf_name(key_path) -> str:
-    """``layers/1/first/w`` for a ``jax.tree_util`` key path."""
-    parts = []
-    for k in key_path:
-        for attr in ("name", "idx", "key"):
-            if hasattr(k, attr):
-                parts.append(str(getattr(k, attr)))
-                break
-    return "/".join(parts)
 
 
 # --- safetensors --------------------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ import numpy as np
 
 from . import mlp
 
-__all__ = ["save_params", "load_params", "save_history", "load_history"]
+__all__ = ["leaf_name", "save_params", "load_params", "save_history", "load_history"]
 
 
-def _path_name(path) -> str:
+def leaf_name(path) -> str:
+    """``layers/1/first/w`` for a ``jax.tree_util`` key path (the dataset names of :func:`save_params`)."""
     parts = []
     for p in path:
         for attr in ("name", "idx", "key"):
@@ -31,7 +32,7 @@ def save_params(group, params: mlp.MLP, *, leading_dims: tuple[str, ...] = ()) -
     group.attrs["mlp_spec"] = mlp.spec(template)
     group.attrs["leading_dims"] = list(leading_dims)
     for path, leaf in flat:
-        group.create_dataset(_path_name(path), data=np.asarray(leaf))
+        group.create_dataset(leaf_name(path), data=np.asarray(leaf))
 
 
 def load_params(group, template: mlp.MLP | None = None) -> mlp.MLP:
@@ -41,7 +42,7 @@ def load_params(group, template: mlp.MLP | None = None) -> mlp.MLP:
     paths, treedef = jax.tree_util.tree_flatten_with_path(template)
     leaves = []
     for path, leaf in paths:
-        name = _path_name(path)
+        name = leaf_name(path)
         if name not in group:
             raise ValueError(f"group={group.name!r}: missing dataset {name!r} for this network structure")
         arr = np.asarray(group[name])

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import hashing
 from .kernels.base import Kernel, register
-from .kernels.discrete import FlipInfo
+from .kernels.discrete import FlipInfo, _heat_bath_accept, _metropolis_accept
 from .rem import spins_from_index
 
 __all__ = ["Pairwise", "PairState", "metropolis", "heat_bath"]
@@ -131,14 +131,6 @@ class PairState(NamedTuple):
     x: jax.Array
     energy: jax.Array
     local_field: jax.Array
-
-
-def _metropolis_accept(u, beta, de):
-    return u < jnp.exp(jnp.minimum(-beta * de, 0.0))
-
-
-def _heat_bath_accept(u, beta, de):
-    return u < jax.nn.sigmoid(-beta * de)
 
 
 def _local_field_sweeps(model: Pairwise, temperature, accept_rule) -> Kernel:

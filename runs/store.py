@@ -245,11 +245,6 @@ class RunDirectory:
                     value = np.asarray(value)
                     _create_dataset(g, name, shape=value.shape, dtype=value.dtype)
 
-    def write_snapshots(self, snapshots: dict[str, dict[str, np.ndarray]]):
-        """Fill ``snapshots/<label>/<name>`` (creating labels not declared at creation)."""
-        if snapshots:
-            self.append({}, np.zeros(0, np.int64), int(self.attrs()["steps_done"]), snapshots)
-
     def records(self) -> dict[str, int]:
         """Number of records held by ``time`` and by every time series."""
         with open_results(self.results) as f:

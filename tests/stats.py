@@ -4,7 +4,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["chi2_pvalue", "combined_pvalue", "assert_within"]
+__all__ = ["boltzmann", "chi2_pvalue", "combined_pvalue", "assert_within"]
+
+
+def boltzmann(energies, temperature) -> np.ndarray:
+    """Exact Boltzmann probabilities e^{-E/T}/Z of enumerated energies (float64, shifted by the minimum)."""
+    e = np.asarray(energies, np.float64)
+    w = np.exp(-(e - e.min()) / temperature)
+    return w / w.sum()
 
 
 def chi2_pvalue(observed_counts, expected_probs, min_expected: float = 5.0) -> float:

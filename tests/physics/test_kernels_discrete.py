@@ -6,15 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from physics import kernels, rem, run
-from tests.stats import chi2_pvalue, combined_pvalue
+from tests.stats import boltzmann, chi2_pvalue, combined_pvalue
 
 N = 12
-
-
-def _boltzmann(energies, t):
-    e = np.asarray(energies, np.float64)
-    w = np.exp(-(e - e.min()) / t)
-    return w / w.sum()
 
 
 def _sample_indices(kernel, model, key, chains, burn, every, samples):
@@ -62,9 +56,9 @@ def test_metropolis_and_heat_bath_chi2_rem():
         kernel = getattr(kernels, name)(model, t)
         assert isinstance(kernel, kernels.Kernel)
         idx = _sample_indices(kernel, model, jax.random.key(1), chains=2048, burn=200, every=20, samples=6)
-        p_states = _pvalue(idx, _boltzmann(energies, t))
-        p_energy = _energy_pvalue(idx, energies, _boltzmann(energies, t))
-        p_wrong = _energy_pvalue(idx, energies, _boltzmann(energies, 1.05 * t))
+        p_states = _pvalue(idx, boltzmann(energies, t))
+        p_energy = _energy_pvalue(idx, energies, boltzmann(energies, t))
+        p_wrong = _energy_pvalue(idx, energies, boltzmann(energies, 1.05 * t))
         assert p_states > 1e-3 and p_energy > 1e-3, f"{name} at T={t}: p = {p_states:.2g} (states), {p_energy:.2g}"
         assert p_wrong < 1e-3, f"{name}: samples at T={t} not rejected against 1.05·T (p = {p_wrong:.2g})"
 
@@ -76,7 +70,7 @@ def test_metropolis_chi2_funnel_and_grem():
     pvals = []
     for model, t in ((base, 1.0), (funnel, 0.9)):
         idx = _sample_indices(kernels.metropolis(model, t), model, jax.random.key(4), 1024, 60, 10, 6)
-        pvals.append(_pvalue(idx, _boltzmann(model.all_energies(), t)))
+        pvals.append(_pvalue(idx, boltzmann(model.all_energies(), t)))
     assert combined_pvalue(pvals) > 1e-3, pvals
 
 
@@ -101,7 +95,7 @@ def test_parallel_tempering_chi2_below_tc():
         return idx  # (samples, temperatures)
 
     idx = np.asarray(jax.jit(jax.vmap(one))(jax.random.split(jax.random.key(6), chains)))
-    pvals = [_pvalue(idx[:, :, j].ravel(), _boltzmann(energies, float(t))) for j, t in enumerate(temps)]
+    pvals = [_pvalue(idx[:, :, j].ravel(), boltzmann(energies, float(t))) for j, t in enumerate(temps)]
     assert combined_pvalue(pvals) > 1e-3, pvals
     assert min(pvals) > 1e-4, pvals
 

@@ -10,7 +10,7 @@ import pytest
 
 from physics import kernels, run
 from physics.pairwise import Pairwise
-from tests.stats import chi2_pvalue, combined_pvalue
+from tests.stats import boltzmann, chi2_pvalue, combined_pvalue
 
 N = 8
 
@@ -62,12 +62,6 @@ def test_sk_energy_variance_is_cs():
     assert abs(var - N / 2) > 4 * se
 
 
-def _boltzmann(energies, t):
-    e = np.asarray(energies, np.float64)
-    w = np.exp(-(e - e.min()) / t)
-    return w / w.sum()
-
-
 def _sample_indices(kernel, model, key, chains, burn, every, samples):
     k_x, k_i, k_r = jax.random.split(key, 3)
     xs = jax.vmap(model.random_state)(jax.random.split(k_x, chains))
@@ -95,8 +89,8 @@ def test_chi2_against_exact_enumeration_and_negative_control():
         kernel = getattr(kernels, name)(model, t)
         idx = _sample_indices(kernel, model, jax.random.key(11), chains=512, burn=50, every=10, samples=6)
         counts = np.bincount(idx, minlength=2**N)
-        pvals.append(chi2_pvalue(counts, _boltzmann(energies, t)))
-        wrong.append(chi2_pvalue(counts, _boltzmann(energies, 1.3 * t)))
+        pvals.append(chi2_pvalue(counts, boltzmann(energies, t)))
+        wrong.append(chi2_pvalue(counts, boltzmann(energies, 1.3 * t)))
     assert combined_pvalue(pvals) > 1e-3, pvals
     assert max(wrong) < 1e-6, wrong
 
