@@ -193,14 +193,7 @@ class RunDirectory:
                                 chunks=chunk)
                 f[name].attrs["dims"] = _str_list(series.dims)
             if snapshot_layout:
-                group = f.create_group("snapshots")
-                for label, arrays in snapshot_layout.items():
-                    g = group.create_group(label)
-                    g.attrs["written"] = np.int8(0)
-                    for name, (shape, dtype) in arrays.items():
-                        dtype = np.dtype(dtype)
-                        fill = {"fillvalue": np.nan} if dtype.kind == "f" else {}
-                        _create_dataset(g, name, shape=tuple(shape), dtype=dtype, **fill)
+                _snapshot_slots(f, snapshot_layout)
             _attach_scales(f)
         os.replace(tmp, self.results)
         _fsync(self.results)
@@ -237,13 +230,8 @@ class RunDirectory:
 
     def _create_snapshot_slots(self, snapshots):
         with self._writer(swmr=False) as f:
-            group = f.require_group("snapshots")
-            for label, arrays in snapshots.items():
-                g = group.create_group(label)
-                g.attrs["written"] = np.int8(0)
-                for name, value in arrays.items():
-                    value = np.asarray(value)
-                    _create_dataset(g, name, shape=value.shape, dtype=value.dtype)
+            _snapshot_slots(f, {label: {name: (np.shape(v), np.asarray(v).dtype) for name, v in arrays.items()}
+                                for label, arrays in snapshots.items()})
 
     def records(self) -> dict[str, int]:
         """Number of records held by ``time`` and by every time series."""
@@ -340,6 +328,19 @@ class RunDirectory:
                 raise self._bad_checkpoint(f"leaf {i} has shape {b.shape}, the job expects {np.shape(a)}")
         carry = jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(b) for b in restored])
         return carry, step, key
+
+
+def _snapshot_slots(f: h5py.File, layout: dict):
+    """Create ``snapshots/<label>/<name>`` for ``{label: {name: (shape, dtype)}}``: float slots filled with NaN and
+    each group marked ``written`` = 0 until :meth:`RunDirectory.append` fills it."""
+    group = f.require_group("snapshots")
+    for label, arrays in layout.items():
+        g = group.create_group(label)
+        g.attrs["written"] = np.int8(0)
+        for name, (shape, dtype) in arrays.items():
+            dtype = np.dtype(dtype)
+            fill = {"fillvalue": np.nan} if dtype.kind == "f" else {}
+            _create_dataset(g, name, shape=tuple(shape), dtype=dtype, **fill)
 
 
 _SCALE_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME", "_Netcdf4Dimid", "_Netcdf4Coordinates"}

@@ -281,3 +281,15 @@ def test_check_and_dry_run_write_nothing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "temperature 2 × replica 4" in out and "200 in 5 chunk(s) of 40" in out
     assert not (tmp_path / "out").exists()
+
+
+def test_snapshots_not_declared_at_creation_get_their_slots_when_written(tmp_path):
+    run = RunDirectory(tmp_path / "run")
+    with run:
+        run.create_results({}, {}, {}, {}, {"step_a": {"w": ((2, 3), np.float32)}})
+        run.append({}, np.zeros(0, np.int64), 0, {"step_a": {"w": np.ones((2, 3), np.float32)},
+                                                   "step_b": {"w": np.full(4, 2.0, np.float32)}})
+    with open_results(run.results) as f:
+        for label, value in (("step_a", 1.0), ("step_b", 2.0)):
+            assert f[f"snapshots/{label}"].attrs["written"] == 1
+            assert np.all(f[f"snapshots/{label}/w"][...] == value) and f[f"snapshots/{label}/w"].fletcher32
