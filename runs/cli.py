@@ -70,7 +70,9 @@ def _info() -> str:
 
     lines = [f"deepglass {_version()}", f"jax {jax.__version__}, backend {jax.default_backend()}"]
     for d in jax.devices():
-        lines.append(f"  device {d.id}: {d.platform} {getattr(d, 'device_kind', '')}")
+        lines.append(f"  device {d.id}: {d.platform} {getattr(d, 'device_kind', '')} (process {d.process_index})")
+    lines.append(f"mesh: a run with devices = \"all\" splits its batch over {jax.device_count()} device(s) "
+                 f"({jax.local_device_count()} local), process {jax.process_index()} of {jax.process_count()}")
     lines.append(f"job kinds: {', '.join(sorted(job_kinds()))}")
     from .bench import available
 

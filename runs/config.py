@@ -161,6 +161,7 @@ class RunConfig:
     seed: int = option(0, ge=0, help="the only seed of the run; every key is derived from it")
     chunk_steps: int = option(0, ge=0, help="steps between flush + checkpoint (0: the job's default)")
     description: str = option("", help="free text stored with the results")
+    devices: int | Literal["all"] = option("all", help='devices the batch is split over: "all" or a count')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,6 +24,7 @@ import jax
 import numpy as np
 
 from . import config as config_mod
+from . import sharding
 from .jobs import job_kinds
 from .store import RunDirectory, RunFileError
 
@@ -51,18 +52,52 @@ def available_memory_bytes() -> int:
 
 def _make_job(cfg: config_mod.Config):
     job = job_kinds()[cfg.run.kind](cfg)
-    need, have = job.estimate_bytes(), available_memory_bytes()
-    if need > 0.8 * have:
-        raise config_mod.ConfigError(
-            f"{cfg.run.kind}: the job needs about {need / 2**30:.2f} GiB, more than 80% of the "
-            f"{have / 2**30:.2f} GiB available; make it smaller{getattr(job, 'memory_hint', '')}"
-        )
     chunk = cfg.run.chunk_steps or job.default_chunk_steps
     if chunk % job.record_every:
         raise config_mod.ConfigError(
             f"run.chunk_steps = {chunk}: must be a multiple of the record interval ({job.record_every} steps)"
         )
     return job, chunk
+
+
+def _placement(cfg: config_mod.Config, job) -> sharding.Placement:
+    """The mesh of the run: its batch (the carry's leading ``job.batch_ndim`` axes) split over ``run.devices``.
+
+    Refuses, before anything is allocated, a batch that does not split evenly and a job whose memory per device is
+    over the device's (host memory for CPU devices, which share it).
+    """
+    devices = sharding.select_devices(cfg.run.devices)
+    batch_shape = ()
+    if job.batch_ndim:
+        shapes = [leaf.shape for leaf in jax.tree.leaves(jax.eval_shape(job.init, _keys(cfg.run.seed)[0]))
+                  if len(leaf.shape) >= job.batch_ndim]
+        batch_shape = tuple(shapes[0][: job.batch_ndim]) if shapes else ()
+    placement = sharding.Placement(devices, batch_shape)
+    need = job.estimate_bytes()
+    hint = getattr(job, "memory_hint", "")
+    if devices[0].platform == "cpu":
+        have = available_memory_bytes()
+        if need > 0.8 * have:
+            raise config_mod.ConfigError(
+                f"{cfg.run.kind}: the job needs about {need / 2**30:.2f} GiB, more than 80% of the "
+                f"{have / 2**30:.2f} GiB available; make it smaller{hint}")
+    else:
+        per_device = need / placement.num_devices
+        limit = _device_memory_bytes(devices[0])
+        if limit and per_device > 0.9 * limit:
+            raise config_mod.ConfigError(
+                f"{cfg.run.kind}: the job needs about {per_device / 2**30:.2f} GiB per device on "
+                f"{placement.num_devices} device(s) ({need / 2**30:.2f} GiB in all), more than 90% of the "
+                f"{limit / 2**30:.2f} GiB a {devices[0].device_kind} holds; use more devices or make it smaller{hint}")
+    return placement
+
+
+def _device_memory_bytes(device) -> int:
+    """The memory an accelerator can allocate (0 when the runtime does not say)."""
+    try:
+        return int((device.memory_stats() or {}).get("bytes_limit", 0))
+    except Exception:  # some runtimes do not implement memory_stats
+        return 0
 
 
 def plan(cfg: config_mod.Config) -> dict:
@@ -72,6 +107,7 @@ def plan(cfg: config_mod.Config) -> dict:
     a config that would be refused (including a job that does not fit in memory).
     """
     job, chunk = _make_job(cfg)
+    placement = _placement(cfg, job)
     coords = job.coords()
     records = job.total_steps // job.record_every
     series_bytes = 0
@@ -92,9 +128,13 @@ def plan(cfg: config_mod.Config) -> dict:
         "record_every": job.record_every,
         "records": records,
         "memory_bytes": int(job.estimate_bytes()),
+        "memory_per_device_bytes": int(job.estimate_bytes() // placement.num_devices),
         "available_bytes": int(available_memory_bytes()),
         "results_bytes": int(series_bytes),
         "devices": [f"{d.platform}:{getattr(d, 'device_kind', '')}" for d in jax.devices()],
+        "mesh": dict(zip(placement.axis_names, map(int, placement.mesh.devices.shape), strict=True)),
+        "batch_shape": list(placement.batch_shape),
+        "processes": int(jax.process_count()),
         "notes": list(cfg.notes),
     }
 
@@ -102,6 +142,8 @@ def plan(cfg: config_mod.Config) -> dict:
 def format_plan(p: dict, source: str) -> str:
     """The plan as the lines ``deepglass check`` prints."""
     batch = " × ".join(f"{k} {v}" for k, v in p["batch"].items()) or "one"
+    mesh = " × ".join(f"{k} {v}" for k, v in p["mesh"].items())
+    batch_shape = " × ".join(map(str, p["batch_shape"])) or "(nothing to split: one device computes)"
     lines = [
         f"{source}: valid ({p['kind']} job, seed {p['seed']})",
         f"  batch:     {batch}",
@@ -110,10 +152,19 @@ def format_plan(p: dict, source: str) -> str:
         f"  memory:    about {p['memory_bytes'] / 2**20:,.1f} MiB "
         f"(of {p['available_bytes'] / 2**30:,.1f} GiB available)",
         f"  results:   about {p['results_bytes'] / 2**20:,.1f} MiB of time series in results.h5",
-        f"  devices:   {', '.join(p['devices'])}",
+        f"  devices:   {_device_summary(p['devices'])}; {p['processes']} process(es)",
+        f"  mesh:      {mesh} over the batch {batch_shape}, about "
+        f"{p['memory_per_device_bytes'] / 2**20:,.1f} MiB per device",
     ]
     lines += [f"  note:      {n}" for n in p["notes"]]
     return "\n".join(lines)
+
+
+def _device_summary(devices: list[str]) -> str:
+    counts = {}
+    for d in devices:
+        counts[d] = counts.get(d, 0) + 1
+    return ", ".join(f"{n} × {d}" for d, n in counts.items())
 
 
 def _keys(seed: int):
@@ -123,6 +174,7 @@ def _keys(seed: int):
 
 def _loop(job, run_dir: RunDirectory, carry, run_key, start: int, chunk: int, *, progress: bool,
           max_chunks: int | None, config_text: str):
+    """Advance chunk by chunk; after each, write its records and then the checkpoint (gathered to the host)."""
     from tqdm.auto import tqdm
 
     total = job.total_steps
@@ -137,13 +189,13 @@ def _loop(job, run_dir: RunDirectory, carry, run_key, start: int, chunk: int, *,
                 return carry, False
             num = min(chunk, total - step)
             carry, series = job.advance(carry, run_key, step, num)
-            series = {k: np.asarray(jax.device_get(v)) for k, v in series.items()}
+            series = {k: sharding.to_host(v) for k, v in series.items()}
             times = step + job.record_every * np.arange(1, num // job.record_every + 1, dtype=np.int64)
-            snapshots = {k: {n: np.asarray(jax.device_get(a)) for n, a in v.items()}
+            snapshots = {k: {n: sharding.to_host(a) for n, a in v.items()}
                          for k, v in job.snapshots(carry, step, step + num).items()}
             # records (fsynced) first, then the checkpoint that refers to them
             run_dir.append(series, times, step + num, snapshots)
-            run_dir.save_checkpoint(carry, step + num, key_data, config_text)
+            run_dir.save_checkpoint(jax.tree.map(sharding.to_host, carry), step + num, key_data, config_text)
             step += num
             done_chunks += 1
             bar.update(num)
@@ -162,12 +214,12 @@ def _note(message: str):
     print(f"deepglass: {message}", file=sys.stderr)
 
 
-def _start(cfg: config_mod.Config, job, chunk: int, run_dir: RunDirectory, *, progress: bool,
-           max_chunks: int | None) -> Path:
+def _start(cfg: config_mod.Config, job, chunk: int, run_dir: RunDirectory, placement: sharding.Placement, *,
+           progress: bool, max_chunks: int | None) -> Path:
     """Write ``config.toml`` and a fresh ``results.h5``, then run from step 0."""
     run_dir.config.write_text(cfg.text)
     init_key, run_key = _keys(cfg.run.seed)
-    carry = job.init(init_key)
+    carry = sharding.place(job.init(init_key), placement)
     shapes = {name: _series_shape(job, name) for name in job.layout()}
     attrs = {
         "config": cfg.text,
@@ -176,6 +228,7 @@ def _start(cfg: config_mod.Config, job, chunk: int, run_dir: RunDirectory, *, pr
         "deepglass_version": _version(),
         "jax_version": jax.__version__,
         "devices": ", ".join(f"{d.platform}:{getattr(d, 'device_kind', '')}" for d in jax.devices()),
+        "mesh": sharding.mesh_record(placement, len(sharding.select_devices(cfg.run.devices))),
         "total_steps": job.total_steps,
         "record_every": job.record_every,
         "description": cfg.run.description,
@@ -198,6 +251,7 @@ def execute(cfg: config_mod.Config, out_dir: str | Path, *, force: bool = False,
     if out.exists() and not out.is_dir():
         raise config_mod.ConfigError(f"--out = {str(out)!r}: exists and is not a directory")
     job, chunk = _make_job(cfg)
+    placement = _placement(cfg, job)
     with RunDirectory(out) as run_dir:
         if run_dir.results.exists() or run_dir.checkpoint.exists():
             if not force:
@@ -207,7 +261,7 @@ def execute(cfg: config_mod.Config, out_dir: str | Path, *, force: bool = False,
             for p in (run_dir.results, run_dir.checkpoint):
                 p.unlink(missing_ok=True)
             shutil.rmtree(out / "figures", ignore_errors=True)
-        return _start(cfg, job, chunk, run_dir, progress=progress, max_chunks=max_chunks)
+        return _start(cfg, job, chunk, run_dir, placement, progress=progress, max_chunks=max_chunks)
 
 
 def _series_shape(job, name):
@@ -242,8 +296,12 @@ def config_differences(text_a: str, text_b: str) -> list[str]:
 _MISSING = object()
 
 
+# Where a run computes does not change its numbers: a run may resume on another number of devices.
+_PLACEMENT_KEYS = ("run.devices",)
+
+
 def _check_same_config(cfg_text: str, stored: str, where: Path, config_path: Path):
-    diff = config_differences(stored, cfg_text)
+    diff = [d for d in config_differences(stored, cfg_text) if d.split(" ", 1)[0] not in _PLACEMENT_KEYS]
     if diff:
         raise config_mod.ConfigError(
             f"{config_path}: differs from the config the run was started with (stored in {where}): "
@@ -265,6 +323,7 @@ def resume(out_dir: str | Path, *, progress: bool = True, max_chunks: int | None
         raise config_mod.ConfigError(f"DIR = {str(out)!r}: not a deepglass run directory (no config.toml)")
     cfg = config_mod.load(out / "config.toml")
     job, chunk = _make_job(cfg)
+    placement = _placement(cfg, job)
     with RunDirectory(out) as run_dir:
         if not run_dir.results.exists():
             if run_dir.checkpoint.exists():
@@ -273,7 +332,7 @@ def resume(out_dir: str | Path, *, progress: bool = True, max_chunks: int | None
                 run_dir.checkpoint.unlink()
             else:
                 _note(f"{out}: killed before its first records; starting from step 0 with its saved config")
-            return _start(cfg, job, chunk, run_dir, progress=progress, max_chunks=max_chunks)
+            return _start(cfg, job, chunk, run_dir, placement, progress=progress, max_chunks=max_chunks)
         attrs = run_dir.attrs()
         _check_same_config(cfg.text, str(attrs.get("config", "")), run_dir.results, run_dir.config)
         init_key, run_key = _keys(cfg.run.seed)
@@ -285,6 +344,8 @@ def resume(out_dir: str | Path, *, progress: bool = True, max_chunks: int | None
             carry, step, _ = run_dir.load_checkpoint(template)
         else:
             carry, step = template, 0
+        # The checkpoint holds the global state: it goes onto whatever mesh this resume runs on.
+        carry = sharding.place(carry, placement)
         needed = step // job.record_every
         short = {name: n for name, n in run_dir.records().items() if n < needed}
         if short:

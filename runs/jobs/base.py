@@ -67,6 +67,16 @@ class Job:
         """Memory the job will allocate (the pipeline refuses jobs that will not fit)."""
         return 0
 
+    @property
+    def batch_ndim(self) -> int:
+        """How many leading axes of every carry array index independent chains (0: nothing to split).
+
+        ``runs.sharding`` splits these axes over the devices. ``advance`` must treat them as a batch: nothing may
+        combine two chains inside a step (a sum over replicas belongs in ``summarize``), so each device computes
+        its chains exactly as one device would.
+        """
+        return 0
+
     # --- data --------------------------------------------------------------------------------------------
     def layout(self) -> dict[str, Series]:
         raise NotImplementedError

@@ -87,6 +87,12 @@ class IsingJob(Job):
         return self.options.record_every
 
     @property
+    def batch_ndim(self):
+        # carry (disorder, temperature, …), or (disorder, replica, temperature, …) for parallel tempering, whose
+        # ladders exchange temperatures: its temperature axis stays whole
+        return 2
+
+    @property
     def default_chunk_steps(self):
         o = self.options
         per_chunk = max(o.record_every, (self.total_steps // 10) // o.record_every * o.record_every)

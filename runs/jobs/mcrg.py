@@ -73,6 +73,10 @@ class MCRGJob(Job):
         return self.options.record_every
 
     @property
+    def batch_ndim(self):
+        return 2  # carry (coupling, replica, L, L)
+
+    @property
     def default_chunk_steps(self):
         o = self.options
         return max(o.record_every, (self.total_steps // 10) // o.record_every * o.record_every)

@@ -135,6 +135,13 @@ class PSpinJob(Job):
         return self.options.record_every
 
     @property
+    def batch_ndim(self):
+        # carry (disorder, temperature, replica, …): disorder × temperature are split; the replicas of one
+        # sample stay together because a dense model's gradient treats them as one matrix product, whose
+        # rounding could depend on how many columns a device holds. Parallel tempering: (disorder, replica, …).
+        return 1 if self.pt else 2
+
+    @property
     def default_chunk_steps(self):
         o = self.options
         return max(o.record_every, (o.steps // 10) // o.record_every * o.record_every)

@@ -78,6 +78,10 @@ class RBMRGJob(Job):
     def record_every(self):
         return self.options.record_every
 
+    @property
+    def batch_ndim(self):
+        return 1  # carry (replica, L, L); the RBMs are trained in summarize, on the gathered samples
+
     def estimate_bytes(self):
         o = self.options
         records = self.total_steps // o.record_every

@@ -138,6 +138,10 @@ class TrainJob(Job):
         return self.options.record_every
 
     @property
+    def batch_ndim(self):
+        return 1  # every network stack is (learning rate × weight decay × seed, …)
+
+    @property
     def default_chunk_steps(self):
         o = self.options
         return max(o.record_every, (o.steps // 10) // o.record_every * o.record_every)
@@ -179,9 +183,16 @@ class TrainJob(Job):
         return keys[:, 0], keys[:, 1]
 
     def _data_arrays(self, data_keys):
-        """Per network: the data arrays (a stream's evaluation batch depends on the seed, like the minibatches)."""
+        """Per network: the data arrays (a stream's evaluation batch depends on the seed, like the minibatches).
+
+        A finite dataset is shared, yet it is broadcast to one copy per network: vmapped over shared inputs, XLA
+        merges the networks' evaluation products into one matrix product whose rounding depends on how many
+        networks it holds, so a device holding 4 of 16 networks would round their losses differently from one
+        device holding all 16. With the batch axis on both operands each network's product is its own.
+        """
         if self.trainer.finite:
-            return self.trainer.arrays(data_keys[0]), None
+            shared = self.trainer.arrays(data_keys[0])
+            return jax.tree.map(lambda a: jnp.broadcast_to(a, (len(data_keys),) + a.shape), shared), 0
         return jax.vmap(self.trainer.arrays)(data_keys), 0
 
     def init(self, key):
