@@ -162,6 +162,10 @@ class RunConfig:
     chunk_steps: int = option(0, ge=0, help="steps between flush + checkpoint (0: the job's default)")
     description: str = option("", help="free text stored with the results")
     devices: int | Literal["all"] = option("all", help='devices the batch is split over: "all" or a count')
+    distributed: bool = option(False, help="join the processes of a multi-host run (jax.distributed)")
+    processes: int = option(0, ge=0, help="the process count the run expects (0: any); another count is refused")
+    coordinator_timeout: int = option(300, ge=1, help="seconds to wait for every process to join")
+    heartbeat_timeout: int = option(100, ge=1, help="seconds without a heartbeat before a lost process stops all")
 
 
 @dataclasses.dataclass(frozen=True)

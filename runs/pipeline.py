@@ -24,9 +24,9 @@ import jax
 import numpy as np
 
 from . import config as config_mod
-from . import sharding
+from . import distributed, sharding
 from .jobs import job_kinds
-from .store import RunDirectory, RunFileError
+from .store import FollowerRunDirectory, RunDirectory, RunFileError
 
 __all__ = ["execute", "resume", "plan", "format_plan", "available_memory_bytes", "config_differences"]
 
@@ -178,8 +178,8 @@ def _loop(job, run_dir: RunDirectory, carry, run_key, start: int, chunk: int, *,
     from tqdm.auto import tqdm
 
     total = job.total_steps
-    bar = tqdm(total=total, initial=start, desc=job.kind, unit="step", file=sys.stderr, disable=not progress,
-               dynamic_ncols=True)
+    bar = tqdm(total=total, initial=start, desc=job.kind, unit="step", file=sys.stderr,
+               disable=not (progress and run_dir.writes), dynamic_ncols=True)
     key_data = np.asarray(jax.random.key_data(run_key))
     done_chunks = 0
     step = start
@@ -205,6 +205,8 @@ def _loop(job, run_dir: RunDirectory, carry, run_key, start: int, chunk: int, *,
 
 
 def _finish(job, run_dir: RunDirectory, carry):
+    if not run_dir.writes:
+        return
     series = run_dir.read_series(list(job.layout()))
     summary = job.summarize_final(series, carry)
     run_dir.write_summary(summary)
@@ -217,7 +219,8 @@ def _note(message: str):
 def _start(cfg: config_mod.Config, job, chunk: int, run_dir: RunDirectory, placement: sharding.Placement, *,
            progress: bool, max_chunks: int | None) -> Path:
     """Write ``config.toml`` and a fresh ``results.h5``, then run from step 0."""
-    run_dir.config.write_text(cfg.text)
+    if run_dir.writes:
+        run_dir.config.write_text(cfg.text)
     init_key, run_key = _keys(cfg.run.seed)
     carry = sharding.place(job.init(init_key), placement)
     shapes = {name: _series_shape(job, name) for name in job.layout()}
@@ -250,10 +253,11 @@ def execute(cfg: config_mod.Config, out_dir: str | Path, *, force: bool = False,
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise config_mod.ConfigError(f"--out = {str(out)!r}: exists and is not a directory")
+    distributed.start(cfg.run)
     job, chunk = _make_job(cfg)
     placement = _placement(cfg, job)
-    with RunDirectory(out) as run_dir:
-        if run_dir.results.exists() or run_dir.checkpoint.exists():
+    with _run_directory(out) as run_dir:
+        if run_dir.writes and (run_dir.results.exists() or run_dir.checkpoint.exists()):
             if not force:
                 raise config_mod.ConfigError(
                     f"--out = {str(out)!r}: already holds a run; use `deepglass resume {out}` or --force to replace it"
@@ -261,7 +265,13 @@ def execute(cfg: config_mod.Config, out_dir: str | Path, *, force: bool = False,
             for p in (run_dir.results, run_dir.checkpoint):
                 p.unlink(missing_ok=True)
             shutil.rmtree(out / "figures", ignore_errors=True)
+        distributed.sync("deepglass: run directory ready")
         return _start(cfg, job, chunk, run_dir, placement, progress=progress, max_chunks=max_chunks)
+
+
+def _run_directory(out: Path) -> RunDirectory:
+    """Process 0 locks and writes the run directory; the other processes of a multi-process run only read it."""
+    return RunDirectory(out) if distributed.is_writer() else FollowerRunDirectory(out)
 
 
 def _series_shape(job, name):
@@ -297,7 +307,8 @@ _MISSING = object()
 
 
 # Where a run computes does not change its numbers: a run may resume on another number of devices.
-_PLACEMENT_KEYS = ("run.devices",)
+_PLACEMENT_KEYS = ("run.devices", "run.distributed", "run.processes", "run.coordinator_timeout",
+                   "run.heartbeat_timeout")
 
 
 def _check_same_config(cfg_text: str, stored: str, where: Path, config_path: Path):
@@ -322,43 +333,58 @@ def resume(out_dir: str | Path, *, progress: bool = True, max_chunks: int | None
     if not (out / "config.toml").is_file():
         raise config_mod.ConfigError(f"DIR = {str(out)!r}: not a deepglass run directory (no config.toml)")
     cfg = config_mod.load(out / "config.toml")
+    distributed.start(cfg.run)
     job, chunk = _make_job(cfg)
     placement = _placement(cfg, job)
-    with RunDirectory(out) as run_dir:
-        if not run_dir.results.exists():
-            if run_dir.checkpoint.exists():
-                _note(f"{run_dir.results} is missing; the checkpoint holds the state but not the recorded series, "
-                      "so the run starts again from step 0 with its saved config")
-                run_dir.checkpoint.unlink()
-            else:
-                _note(f"{out}: killed before its first records; starting from step 0 with its saved config")
+    init_key, run_key = _keys(cfg.run.seed)
+    with _run_directory(out) as run_dir:
+        # Process 0 checks the files and makes them consistent (it alone writes); the others then read the same
+        # checkpoint, so every process continues from the same step.
+        fresh = _prepare_resume(cfg, job, run_dir, out) if run_dir.writes else False
+        distributed.sync("deepglass: resume prepared")
+        if fresh or not run_dir.checkpoint.exists() and not run_dir.writes:
             return _start(cfg, job, chunk, run_dir, placement, progress=progress, max_chunks=max_chunks)
-        attrs = run_dir.attrs()
-        _check_same_config(cfg.text, str(attrs.get("config", "")), run_dir.results, run_dir.config)
-        init_key, run_key = _keys(cfg.run.seed)
         template = job.init(init_key)
         if run_dir.checkpoint.exists():
-            stored = run_dir.checkpoint_config()
-            if stored is not None:
-                _check_same_config(cfg.text, stored, run_dir.checkpoint, run_dir.config)
             carry, step, _ = run_dir.load_checkpoint(template)
         else:
             carry, step = template, 0
+        run_dir.truncate(step // job.record_every, step)
         # The checkpoint holds the global state: it goes onto whatever mesh this resume runs on.
         carry = sharding.place(carry, placement)
-        needed = step // job.record_every
-        short = {name: n for name, n in run_dir.records().items() if n < needed}
-        if short:
-            name, n = next(iter(short.items()))
-            raise RunFileError(
-                f"{run_dir.results}: holds {n} records of {name!r} ({len(short)} series short) but the checkpoint "
-                f"at step {step} needs {needed}: the results file is older than the checkpoint. Delete "
-                f"{run_dir.checkpoint} to restart from step 0 with `deepglass resume {out}`, or `deepglass run "
-                f"CONFIG --out {out} --force`"
-            )
-        run_dir.truncate(needed, step)
         carry, complete = _loop(job, run_dir, carry, run_key, step, chunk, progress=progress, max_chunks=max_chunks,
                                 config_text=cfg.text)
         if complete:
             _finish(job, run_dir, carry)
         return run_dir.results
+
+
+def _prepare_resume(cfg: config_mod.Config, job, run_dir: RunDirectory, out: Path) -> bool:
+    """Process 0's checks before a resume; True when the run must start again from step 0 (said on stderr)."""
+    if not run_dir.results.exists():
+        if run_dir.checkpoint.exists():
+            _note(f"{run_dir.results} is missing; the checkpoint holds the state but not the recorded series, "
+                  "so the run starts again from step 0 with its saved config")
+            run_dir.checkpoint.unlink()
+        else:
+            _note(f"{out}: killed before its first records; starting from step 0 with its saved config")
+        return True
+    attrs = run_dir.attrs()
+    _check_same_config(cfg.text, str(attrs.get("config", "")), run_dir.results, run_dir.config)
+    step = 0
+    if run_dir.checkpoint.exists():
+        stored = run_dir.checkpoint_config()
+        if stored is not None:
+            _check_same_config(cfg.text, stored, run_dir.checkpoint, run_dir.config)
+        step = run_dir.checkpoint_step()
+    needed = step // job.record_every
+    short = {name: n for name, n in run_dir.records().items() if n < needed}
+    if short:
+        name, n = next(iter(short.items()))
+        raise RunFileError(
+            f"{run_dir.results}: holds {n} records of {name!r} ({len(short)} series short) but the checkpoint "
+            f"at step {step} needs {needed}: the results file is older than the checkpoint. Delete "
+            f"{run_dir.checkpoint} to restart from step 0 with `deepglass resume {out}`, or `deepglass run "
+            f"CONFIG --out {out} --force`"
+        )
+    return False

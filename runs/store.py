@@ -36,7 +36,8 @@ import h5py
 import jax
 import numpy as np
 
-__all__ = ["RunDirectory", "RunLockedError", "RunFileError", "open_results", "read_results", "to_xarray"]
+__all__ = ["RunDirectory", "FollowerRunDirectory", "RunLockedError", "RunFileError", "open_results", "read_results",
+           "to_xarray"]
 
 RESULTS = "results.h5"
 CHECKPOINT = "checkpoint.npz"
@@ -97,6 +98,8 @@ def _fsync(path: Path):
 
 class RunDirectory:
     """A run's directory. Use as a context manager: entering takes the lock (``fcntl.flock``), exiting frees it."""
+
+    writes = True  # process 0 of a run (every single-process run); see FollowerRunDirectory
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -314,6 +317,14 @@ class RunDirectory:
         except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
             raise self._bad_checkpoint(f"unreadable ({type(e).__name__}: {e})") from None
 
+    def checkpoint_step(self) -> int:
+        """The step count the checkpoint was written after."""
+        try:
+            with open(self.checkpoint, "rb") as fh, np.load(fh, allow_pickle=False) as z:
+                return int(z["__step__"])
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
+            raise self._bad_checkpoint(f"unreadable or incomplete ({type(e).__name__}: {e})") from None
+
     def load_checkpoint(self, template):
         """Restore a carry with ``template``'s structure; returns ``(carry, step, key_data)``."""
         leaves, treedef = jax.tree_util.tree_flatten(template)
@@ -424,3 +435,32 @@ def to_xarray(path: str | Path):
     data_vars = {n: (d, v) for n, (d, v) in raw.items() if d != [n] and len(d) == np.ndim(v)}
     return xr.Dataset(data_vars, coords=coords,
                       attrs={k: (json.dumps(v.tolist()) if isinstance(v, np.ndarray) else v) for k, v in attrs.items()})
+
+
+class FollowerRunDirectory(RunDirectory):
+    """The run directory as seen by processes 1, 2, … of a multi-process run: they compute their share of every
+    chunk, but only process 0 holds the lock and writes (results, checkpoints, config). Followers read the
+    checkpoint to resume; every write is a no-op here."""
+
+    writes = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def create_results(self, *args, **kwargs):
+        return None
+
+    def append(self, *args, **kwargs):
+        return None
+
+    def truncate(self, *args, **kwargs):
+        return None
+
+    def write_summary(self, *args, **kwargs):
+        return None
+
+    def save_checkpoint(self, *args, **kwargs):
+        return None
