@@ -297,9 +297,12 @@ class PSpinJob(Job):
         e = series["energy_per_spin"][..., first:].astype(np.float64)  # (D, T, R, time)
         per_chain = e.mean(axis=-1)
         out = {}
-        if o.disorder_samples * o.replicas >= 2:
-            chains = np.moveaxis(per_chain, 1, 0).reshape(len(self.temps), -1)
-            mean, err = observables.mean_stderr(chains, axis=1)
+        if o.disorder_samples >= 2:
+            # Replicas of one sample share its couplings, so they are not independent draws of the disorder
+            # average: the error is that of the per-sample means (each sample weighs the same).
+            mean, err = observables.mean_stderr(per_chain.mean(axis=2), axis=0)
+        elif o.replicas >= 2:  # one sample: the thermal error of its mean over independent chains
+            mean, err = observables.mean_stderr(per_chain[0], axis=1)
         else:
             mean, err = per_chain.reshape(len(self.temps)), np.full(len(self.temps), np.nan)
         out["energy_per_spin_mean"] = (("temperature",), mean)

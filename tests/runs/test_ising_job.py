@@ -1,0 +1,194 @@
+"""Physics through the ``ising`` job: the job's own means and errors against exact values.
+
+* 2D ferromagnet: energy and specific heat per spin against Kaufman's exact finite-L values, which the job
+  records beside its means (``exact_*``).
+* Edwards–Anderson in 2D (Gaussian bonds, 4×4) and 3D (±J bonds, 2×2×4): 16 spins, so every disorder sample the job
+  drew is solved by enumerating its 2^16 states. Energy, ⟨q²⟩ and the spin-glass Binder parameter of the replica
+  overlaps are compared with those exact values per disorder sample and temperature.
+
+Each harness returns z-scores; the positive test asserts them small and its negative control feeds the very same
+recorded numbers to the harness with the theory evaluated at temperatures 5% off, which must be rejected.
+"""
+import h5py
+import numpy as np
+import pytest
+
+from physics import observables, theory
+from runs import config, pipeline
+from runs.jobs import job_kinds
+
+# |z| bound for a correct sampler. Errors come from ≥ 16 independent chains or chain pairs (Student t, ≥ 15 dof):
+# P(|t_15| > 4) ≈ 1.2e-3 per number, so the dozen numbers of a test exceed it with probability ≈ 1.5%; the
+# seeds are fixed, so each test is deterministic.
+Z_MAX = 4.0
+# The negative controls: theory at T·(1 + WRONG) instead of T.
+WRONG = 0.05
+
+FERRO = """
+[run]
+kind = "ising"
+seed = 4
+[ising]
+model = "ising"
+shape = [8, 8]
+temperatures = [2.0, 2.269, 2.6]
+replicas = 16
+kernel = "metropolis"
+equilibration = 500
+measurement = 4000
+record_every = 10
+"""
+
+SPIN_GLASS = """
+[run]
+kind = "ising"
+seed = 3
+[ising]
+model = "edwards_anderson"
+disorder = "{disorder}"
+shape = {shape}
+temperatures = [1.0, 2.0]
+replicas = 32
+disorder_samples = 2
+kernel = "metropolis"
+equilibration = 500
+measurement = 4000
+record_every = 10
+"""
+
+
+def _run(text, tmp_path):
+    cfg = config.loads(text)
+    path = pipeline.execute(cfg, tmp_path / "run", progress=False)
+    return cfg, path
+
+
+# --- 2D ferromagnet against Kaufman ---------------------------------------------------------------------------
+
+
+def _kaufman_z(results, size, temperatures):
+    """z-scores of the job's energy and specific heat per spin against Kaufman's L = ``size`` values at
+    ``temperatures`` (the job's own temperatures, or wrong ones for the control)."""
+    energy = theory.kaufman_energy(size, temperatures)
+    heat = theory.kaufman_specific_heat(size, temperatures)
+    return {
+        "energy": (results["energy_per_spin_mean"][0] - energy) / results["energy_per_spin_stderr"][0],
+        "specific_heat": (results["specific_heat_mean"][0] - heat) / results["specific_heat_stderr"][0],
+    }
+
+
+def test_ising_job_ferromagnet_matches_kaufman(tmp_path):
+    cfg, path = _run(FERRO, tmp_path)
+    names = ("energy_per_spin_mean", "energy_per_spin_stderr", "specific_heat_mean", "specific_heat_stderr",
+             "exact_energy_per_spin", "exact_specific_heat", "temperature")
+    with h5py.File(path, "r") as f:
+        assert f.attrs["status"] == "complete"
+        results = {k: f[k][...] for k in names}
+    temps = results["temperature"].astype(np.float64)
+    size = cfg.job.shape[0]
+    # the job records Kaufman's values for its own size and temperatures
+    np.testing.assert_allclose(results["exact_energy_per_spin"], theory.kaufman_energy(size, temps), rtol=1e-6)
+    np.testing.assert_allclose(results["exact_specific_heat"], theory.kaufman_specific_heat(size, temps), rtol=1e-6)
+    z = _kaufman_z(results, size, temps)
+    for name, values in z.items():
+        assert np.all(np.abs(values) < Z_MAX), (name, dict(zip(temps.round(3).tolist(), values.round(2).tolist())))
+    # negative control: the same numbers against Kaufman 5% off in temperature are rejected at every temperature
+    # for the energy (its slope, the specific heat, is ≥ 0.7 here) and somewhere for the specific heat
+    wrong = _kaufman_z(results, size, temps * (1 + WRONG))
+    assert np.all(np.abs(wrong["energy"]) > Z_MAX), wrong["energy"].round(2)
+    assert np.max(np.abs(wrong["specific_heat"])) > Z_MAX, wrong["specific_heat"].round(2)
+
+
+# --- Edwards–Anderson against enumeration ---------------------------------------------------------------------
+
+
+def _all_spins(n):
+    """The 2^n configurations as rows of ±1 (float64); bit k of the row index is site k (C order)."""
+    index = np.arange(2**n, dtype=np.int64)
+    return 1.0 - 2.0 * ((index[:, None] >> np.arange(n)) & 1)
+
+
+def _enumerated_energies(couplings, shape):
+    """H(s) = -Σ_mu Σ_i J_mu(i) s_i s_{i+e_mu} (periodic) for every configuration; ``couplings[mu, *site]``."""
+    n = int(np.prod(shape))
+    spins = _all_spins(n)
+    site = np.arange(n).reshape(shape)
+    energy = np.zeros(len(spins))
+    for mu in range(len(shape)):
+        neighbour = np.roll(site, -1, axis=mu).ravel()  # the site i + e_mu of each i
+        energy -= (spins * couplings[mu].ravel() * spins[:, neighbour]).sum(axis=1)
+    return energy
+
+
+def _walsh_hadamard(values):
+    """Unnormalized Walsh–Hadamard transform of a length-2^n vector (its own inverse up to 2^n)."""
+    bits = int(np.log2(values.size))
+    a = values.reshape((2,) * bits)
+    for axis in range(bits):
+        a0, a1 = np.take(a, 0, axis=axis), np.take(a, 1, axis=axis)
+        a = np.stack([a0 + a1, a0 - a1], axis=axis)
+    return a.ravel()
+
+
+def _exact_spin_glass(energies, n, temperature):
+    """Exact ⟨E⟩/n, ⟨q²⟩ and ⟨q⁴⟩ of two independent replicas at ``temperature``.
+
+    The overlap of configurations a and b is q = 1 - 2 popcount(a XOR b)/n, so the law of a XOR b for two
+    independent Boltzmann draws is the XOR-convolution r(x) = Σ_a p(a) p(a XOR x), which the Walsh–Hadamard
+    transform W diagonalizes: r = W[(W p)²] / 2^n.
+    """
+    weights = np.exp(-(energies - energies.min()) / temperature)
+    p = weights / weights.sum()
+    r = _walsh_hadamard(_walsh_hadamard(p) ** 2) / p.size
+    differing = _all_spins(n) < 0  # bit k of x set: site k differs between the two configurations
+    q = 1.0 - 2.0 * differing.sum(axis=1) / n
+    return (p @ energies) / n, r @ q**2, r @ q**4
+
+
+def _binder(q):
+    """The job's spin-glass Binder parameter g = (3 - ⟨q⁴⟩/⟨q²⟩²)/2 of overlaps pooled over pairs and time."""
+    return 0.5 * (3.0 - np.mean(q**4) / np.mean(q**2) ** 2)
+
+
+def _spin_glass_z(results, couplings, shape, temperatures):
+    """z-scores, per disorder sample and temperature, of the job's energy, ⟨q²⟩ and spin-glass Binder parameter
+    against enumeration at ``temperatures``. Errors: the job's jackknife over replicas for the energy; over the
+    independent replica pairs (each pair's time average) for ⟨q²⟩ and, by jackknife, for g (the job records
+    neither error)."""
+    n = int(np.prod(shape))
+    q = results["overlap"]  # (disorder, temperature, pair, time) in the measurement window
+    z = {"energy": [], "q2": [], "binder": []}
+    for d in range(couplings.shape[0]):
+        energies = _enumerated_energies(couplings[d], shape)
+        for i, t in enumerate(temperatures):
+            e, q2, q4 = _exact_spin_glass(energies, n, t)
+            z["energy"].append((results["energy_per_spin_mean"][d, i] - e) / results["energy_per_spin_stderr"][d, i])
+            q2_err = observables.mean_stderr((q[d, i] ** 2).mean(axis=-1))[1]
+            z["q2"].append((results["overlap_squared"][d, i] - q2) / q2_err)
+            g_err = observables.jackknife(_binder, q[d, i], axis=0)[1]
+            z["binder"].append((results["spin_glass_binder"][d, i] - 0.5 * (3.0 - q4 / q2**2)) / g_err)
+    return {k: np.array(v) for k, v in z.items()}
+
+
+@pytest.mark.parametrize("shape, disorder", [([4, 4], "gaussian"), ([2, 2, 4], "pm1")], ids=["2d", "3d"])
+def test_ising_job_edwards_anderson_matches_enumeration(tmp_path, shape, disorder):
+    cfg, path = _run(SPIN_GLASS.format(shape=shape, disorder=disorder), tmp_path)
+    # the couplings the run drew: the job derives them from run.seed alone
+    couplings = np.asarray(job_kinds()["ising"](cfg).couplings, np.float64)
+    first = cfg.job.equilibration // cfg.job.record_every
+    with h5py.File(path, "r") as f:
+        assert f.attrs["status"] == "complete"
+        results = {k: f[k][...] for k in ("energy_per_spin_mean", "energy_per_spin_stderr", "overlap_squared",
+                                          "spin_glass_binder")}
+        results["overlap"] = f["overlap"][..., first:].astype(np.float64)
+        temps = f["temperature"][...].astype(np.float64)
+    # the job's ⟨q²⟩ is the mean of the recorded overlaps over the measurement window
+    np.testing.assert_allclose(results["overlap_squared"], (results["overlap"] ** 2).mean(axis=(-2, -1)),
+                               rtol=1e-6)
+    z = _spin_glass_z(results, couplings, tuple(shape), temps)
+    for name, values in z.items():
+        assert np.all(np.abs(values) < Z_MAX), (name, values.round(2))
+    # negative control: the same records against the exact values at temperatures 5% off
+    wrong = _spin_glass_z(results, couplings, tuple(shape), temps * (1 + WRONG))
+    for name, values in wrong.items():
+        assert np.max(np.abs(values)) > Z_MAX, (name, values.round(2))
