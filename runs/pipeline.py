@@ -28,7 +28,8 @@ from . import distributed, sharding
 from .jobs import job_kinds
 from .store import FollowerRunDirectory, RunDirectory, RunFileError
 
-__all__ = ["execute", "resume", "plan", "format_plan", "available_memory_bytes", "config_differences"]
+__all__ = ["execute", "resume", "plan", "format_plan", "available_memory_bytes", "config_differences",
+           "check_memory"]
 
 
 def _version() -> str:
@@ -73,23 +74,32 @@ def _placement(cfg: config_mod.Config, job) -> sharding.Placement:
                   if len(leaf.shape) >= job.batch_ndim]
         batch_shape = tuple(shapes[0][: job.batch_ndim]) if shapes else ()
     placement = sharding.Placement(devices, batch_shape)
-    need = job.estimate_bytes()
-    hint = getattr(job, "memory_hint", "")
-    if devices[0].platform == "cpu":
-        have = available_memory_bytes()
-        if need > 0.8 * have:
-            raise config_mod.ConfigError(
-                f"{cfg.run.kind}: the job needs about {need / 2**30:.2f} GiB, more than 80% of the "
-                f"{have / 2**30:.2f} GiB available; make it smaller{hint}")
-    else:
-        per_device = need / placement.num_devices
-        limit = _device_memory_bytes(devices[0])
-        if limit and per_device > 0.9 * limit:
-            raise config_mod.ConfigError(
-                f"{cfg.run.kind}: the job needs about {per_device / 2**30:.2f} GiB per device on "
-                f"{placement.num_devices} device(s) ({need / 2**30:.2f} GiB in all), more than 90% of the "
-                f"{limit / 2**30:.2f} GiB a {devices[0].device_kind} holds; use more devices or make it smaller{hint}")
+    platform = devices[0].platform
+    limit = available_memory_bytes() if platform == "cpu" else _device_memory_bytes(devices[0])
+    check_memory(cfg.run.kind, job.estimate_bytes(), placement.num_devices, platform, limit,
+                 getattr(job, "memory_hint", ""))
     return placement
+
+
+def check_memory(kind: str, need: int, num_devices: int, platform: str, limit: int, hint: str = "") -> None:
+    """Refuse a job that will not fit, before anything is allocated, with the figures.
+
+    CPU devices share the host's memory: the whole job must fit in 80% of what is available. An accelerator holds
+    its share of the batch: ``need / num_devices`` must fit in 90% of one device's memory (``limit``; 0 when the
+    runtime does not say, then nothing is checked).
+    """
+    if platform == "cpu":
+        if need > 0.8 * limit:
+            raise config_mod.ConfigError(
+                f"{kind}: the job needs about {need / 2**30:.2f} GiB, more than 80% of the "
+                f"{limit / 2**30:.2f} GiB available; make it smaller{hint}")
+        return
+    per_device = need / num_devices
+    if limit and per_device > 0.9 * limit:
+        raise config_mod.ConfigError(
+            f"{kind}: the job needs about {per_device / 2**30:.2f} GiB per device on {num_devices} {platform} "
+            f"device(s) ({need / 2**30:.2f} GiB in all), more than 90% of the {limit / 2**30:.2f} GiB one device "
+            f"holds; use more devices (run.devices) or make it smaller{hint}")
 
 
 def _device_memory_bytes(device) -> int:

@@ -129,3 +129,16 @@ def test_mesh_is_recorded_and_dry_run_shows_it(tmp_path, capsys):
                     "process_count": 1, "process_index": 0, "local_devices": 1, "global_devices": 1}
     plan = pipeline.format_plan(pipeline.plan(config.loads(text)), "tiny.toml")
     assert "mesh:      batch0 1 × batch1 1 over the batch 2 × 2" in plan and "per device" in plan
+
+
+def test_a_job_over_the_memory_of_its_devices_is_refused_with_the_figures():
+    gib = 2**30
+    pipeline.check_memory("ising", 60 * gib, 4, "gpu", 80 * gib)  # 15 GiB per device: fits
+    with pytest.raises(ConfigError, match=r"ising: the job needs about 75.00 GiB per device on 4 gpu device\(s\) "
+                                          r"\(300.00 GiB in all\), more than 90% of the 80.00 GiB one device holds; "
+                                          r"use more devices \(run.devices\)"):
+        pipeline.check_memory("ising", 300 * gib, 4, "gpu", 80 * gib)
+    # CPU devices share the host's memory: the whole job counts, however many devices it is split over
+    with pytest.raises(ConfigError, match=r"more than 80% of the 10.00 GiB available"):
+        pipeline.check_memory("ising", 9 * gib, 4, "cpu", 10 * gib)
+    pipeline.check_memory("ising", 300 * gib, 4, "tpu", 0)  # the runtime does not say: nothing to check
