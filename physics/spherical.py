@@ -370,12 +370,14 @@ class PSpin:
         nb = -(-self.n // self.block)
         return np.array(list(itertools.combinations_with_replacement(range(nb), p)), dtype=np.int32)
 
-    def _hashed_grad(self, s: jax.Array, a: int, p: int, weight: float) -> jax.Array:
+    def _hashed_grad(self, s: jax.Array, a: int, p: int, weight: float, tuples=None) -> jax.Array:
         """∇ of the degree-p term, regenerating the couplings block by block (two GEMMs per block when vmapped).
 
         Blocks are nondecreasing p-tuples of index blocks ``I_1 ≤ … ≤ I_p``; inside a block the coupling of the
         global tuple ``(i_1, …, i_p)`` is kept where ``i_1 ≤ … ≤ i_p < n``. The term ``-C s_i1…s_ip`` adds to the
         gradient at each position; ``Y = C·s_{I_p}`` serves positions 1..p-1 and ``W = s_{I_1}·C`` position p.
+        ``tuples`` (default: all of them, :meth:`_block_tuples`) restricts the sum to some blocks; rows of -1 are
+        padding and add nothing (``physics.spherical_split`` divides the blocks among devices this way).
         """
         n, b = self.n, self.block
         npad = -(-n // b) * b
@@ -386,9 +388,9 @@ class PSpin:
         letters = "abcdefgh"[:p]
 
         def body(grad, blocks):
-            starts = blocks * b
+            starts = jnp.maximum(blocks, 0) * b
             idx = [iota[ax] + starts[ax].astype(jnp.uint32) for ax in range(p)]
-            keep = idx[-1] < jnp.uint32(n)
+            keep = (idx[-1] < jnp.uint32(n)) & (blocks[0] >= 0)
             for x, y in zip(idx[:-1], idx[1:]):
                 keep = keep & (x <= y)
             c = jnp.where(keep, scale * jax.lax.rsqrt(_multiplicity_factorials(idx)) * _tuple_normal(seed, idx, n), 0.0)
@@ -406,7 +408,8 @@ class PSpin:
                 grad = jax.lax.dynamic_update_slice(grad, cur - part, (starts[pos],))
             return grad, None
 
-        grad, _ = jax.lax.scan(body, jnp.zeros((npad,), s.dtype), jnp.asarray(self._block_tuples(p)))
+        tuples = jnp.asarray(self._block_tuples(p)) if tuples is None else tuples
+        grad, _ = jax.lax.scan(body, jnp.zeros((npad,), s.dtype), tuples)
         return grad[:n]
 
 
