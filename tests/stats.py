@@ -25,7 +25,7 @@ def chi2_pvalue(observed_counts, expected_probs, min_expected: float = 5.0) -> f
     big = order[~small]
     o = list(obs[big])
     e = list(exp[big])
-    if small.any():
+    if small.any() and exp[order[small]].sum() > 0:  # a pool of impossible cells only (expected 0) adds nothing
         o.append(obs[order[small]].sum())
         e.append(exp[order[small]].sum())
     o, e = np.array(o), np.array(e)
