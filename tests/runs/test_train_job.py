@@ -101,3 +101,67 @@ def test_train_job_snapshots_round_trip_and_equal_fit(tmp_path):
         assert acc == pytest.approx(final_acc[s], abs=1e-6)
         # accuracies on the 445 test digits step by 1/445 ≈ 2.2e-3: abs=2e-3 means the same count of correct digits
         assert acc == pytest.approx(hist.test_accuracy[-1], abs=2e-3)
+
+
+# The default dataset — the infinite stream of deformed digits that mlp_divergence.toml trains on — at a small size.
+# No `dataset` key: the job's default is what runs. lr = 1e-7 is the negative control: over 300 Adam steps the weights
+# move by ≲ 3e-5, so those networks stay at their random initialization.
+STREAM = """
+[run]
+kind = "train"
+seed = 5
+
+[train]
+hidden = [32]
+activation = "relu"
+optimizer = "adam"
+learning_rates = [3e-3, 1e-7]
+weight_decays = [0.0]
+seeds = 2
+batch_size = 64
+steps = 300
+record_every = 100
+eval_size = 250
+min_accuracy = 0.8
+"""
+
+# A network counts as trained when it classifies more than 85% of the clean held-out digits (chance: 10%, whose
+# binomial standard error over the 450 test digits is 1.4%, so 85% is ≈ 50 of those above chance). Measured (seed 5,
+# 300 steps of batch 64 deformed digits): 0.939 and 0.939 at lr = 3e-3; 0.067 and 0.101 at lr = 1e-7.
+TRAINED_ACCURACY = 0.85
+
+
+def _trained(test_accuracy):
+    """The harness: which networks classify more than TRAINED_ACCURACY of the held-out digits."""
+    return np.asarray(test_accuracy) > TRAINED_ACCURACY
+
+
+def test_train_job_on_the_default_infinite_digits_stream(tmp_path):
+    """The default dataset through the job: every record present and finite, the training accuracy measured on the
+    fixed evaluation batch of the stream (multiples of 1/eval_size, not of 1/1347 as on the finite split), and
+    networks trained on deformed digits only classifying the clean test digits far above chance; negative
+    control: the same harness rejects the networks at lr = 1e-7 (left at their initialization, near chance)."""
+    from nets import data
+
+    cfg = config.loads(STREAM)
+    assert cfg.job.dataset == "infinite_digits"
+    a, attrs = _datasets(pipeline.execute(cfg, tmp_path / "stream", progress=False))
+    assert attrs["status"] == "complete"
+    assert list(a["time"]) == [100, 200, 300]
+    for name in ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "weight_norm", "grad_norm",
+                 "batch_loss"):
+        assert a[name].shape == (1, 2, 1, 2, 3), name  # width, lr, wd, seed, time
+        assert np.all(np.isfinite(a[name])), name
+    assert not np.any(a["diverged"]) and np.all(a["diverged_step"] == -1)
+    # float32 accuracies: count·(1/250) within rounding
+    counts = a["train_accuracy"] * cfg.job.eval_size
+    np.testing.assert_allclose(counts, np.round(counts), atol=1e-3)
+    assert np.all((counts[:, 0] > 0) & (counts[:, 0] < cfg.job.eval_size))  # not 0 or 1: those fit both splits
+    test_counts = a["test_accuracy"] * len(data.digits().test.y)
+    np.testing.assert_allclose(test_counts, np.round(test_counts), atol=1e-3)
+    final = a["final_test_accuracy"][0, :, 0]  # (lr, seed)
+    assert np.all(_trained(final[0])), final
+    assert np.all(a["train_loss"][:, 0, ..., -1] < a["train_loss"][:, 0, ..., 0])  # the fit improves on the stream
+    # negative control: the same harness on the networks left at their initialization
+    assert not np.any(_trained(final[1])), final
+    np.testing.assert_array_equal(a["network_outcome"][0, :, 0], [[0, 0], [2, 2]])  # stable / under-trained
