@@ -18,6 +18,7 @@ Conventions: spins are ±1 (any integer or float dtype) on periodic hypercubic l
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -457,6 +458,16 @@ class FlowResult(NamedTuple):
     correlations_err: np.ndarray
 
 
+@functools.partial(jax.jit, static_argnames=("b", "levels", "rule"))
+def _correlation_levels(x, key, b: int, levels: int, rule: str):
+    """Nearest-neighbour correlation of samples ``x`` (M, L, L) and of their 1…levels times blocked images."""
+    out = [nn_correlation(x)]
+    for n in range(levels):
+        x = block_spin(x, b, key=jax.random.fold_in(key, n), rule=rule)
+        out.append(nn_correlation(x))
+    return jnp.stack(out, axis=-1)
+
+
 def rg_flow(samples, b: int, *, levels: int, key=None, rule: str = "majority") -> FlowResult:
     """Follow blocked 2D Ising samples: the coupling K^(n) whose exact nn correlation on the ``L/b^n`` torus matches
     the n-times blocked samples' (a one-coupling projection of the RG flow; K^(0) recovers the sampling K).
@@ -476,17 +487,9 @@ def rg_flow(samples, b: int, *, levels: int, key=None, rule: str = "majority") -
     if rule == "majority" and b % 2 == 0 and key is None:
         raise ValueError("key=None: majority blocks with even b have ties; pass key=jax.random.key(...)")
     key = jax.random.key(0) if key is None else key
-
-    @jax.jit
-    def corr_levels(x, k):
-        out = [nn_correlation(x)]
-        for n in range(levels):
-            x = block_spin(x, b, key=jax.random.fold_in(k, n), rule=rule)
-            out.append(nn_correlation(x))
-        return jnp.stack(out, axis=-1)
-
     per_rep = np.stack([
-        np.asarray(corr_levels(jnp.asarray(samples[r]), jax.random.fold_in(key, r)), np.float64).mean(axis=0)
+        np.asarray(_correlation_levels(jnp.asarray(samples[r]), jax.random.fold_in(key, r), b, levels, rule),
+                   np.float64).mean(axis=0)
         for r in range(samples.shape[0])
     ])  # (R, levels+1)
     sizes = np.array([L // b**n for n in range(levels + 1)])
