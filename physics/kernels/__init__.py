@@ -10,6 +10,7 @@ from . import sphere as _sphere  # noqa: F401  (registers the spherical kernels)
 from .base import Kernel, batched, check_temperature, dispatch, register
 from .sphere import *  # noqa: F401,F403
 from .sphere import __all__ as _sphere_all
+from .split import SplitIsingState, split_metropolis
 from .tempering import PTInfo, PTState, parallel_tempering
 
 
@@ -56,5 +57,7 @@ __all__ = [
     "parallel_tempering",
     "PTState",
     "PTInfo",
+    "split_metropolis",
+    "SplitIsingState",
     *_sphere_all,
 ]

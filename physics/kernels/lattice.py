@@ -250,6 +250,45 @@ def _neighbour_sum(other: jax.Array, even: jax.Array, shift_even: int) -> jax.Ar
     return jnp.roll(other, 1, -2) + jnp.roll(other, -1, -2) + other + horizontal
 
 
+_ONE = 1 << 24  # acceptance thresholds are 24-bit integers: a hashed word's top 24 bits below it accept
+
+
+def _packed_thresholds(J, h, beta, spin):
+    """The 24-bit acceptance thresholds ``⌊min(1, e^{-βΔE}) 2^24⌋`` for ``sσ = -4, -2, 0, 2, 4`` at spin ``spin``."""
+    de = 2.0 * J * jnp.arange(-4, 5, 2, dtype=jnp.float32) + 2.0 * h * spin
+    p = jnp.minimum(1.0, jnp.exp(-beta * de))
+    return jnp.where(p >= 1.0, jnp.int32(_ONE), jnp.floor(p * 2.0**24).astype(jnp.int32))
+
+
+def _zero_field(h) -> bool:
+    """A concrete h = 0 (the common case): the threshold then depends on sσ alone (one select chain)."""
+    return not isinstance(h, jax.core.Tracer) and bool(np.all(np.asarray(h) == 0))
+
+
+def _select_threshold(sn, t):
+    return jnp.where(sn <= -2, jnp.where(sn == -4, t[0], t[1]),
+                     jnp.where(sn == 0, t[2], jnp.where(sn == 2, t[3], t[4])))
+
+
+def _packed_flip(key, spins, neighbours, row, offset, t_up, t_down, zero_field: bool):
+    """Metropolis on rows of one packed sublattice: ``(new spins, accepted)``.
+
+    ``neighbours`` is each site's neighbour sum σ, ``row`` a uint32 column of the rows' global indices (the random
+    word of a site is ``hash32(key, row · width + column + offset)``, so a slab of the lattice on one device draws
+    the numbers the whole lattice would: ``physics.kernels.split``).
+    """
+    sn = (spins * neighbours).astype(jnp.int32)
+    if zero_field:
+        threshold = jnp.where(sn <= 0, jnp.int32(_ONE), jnp.where(sn == 2, t_up[3], t_up[4]))
+    else:
+        threshold = jnp.where(spins > 0, _select_threshold(sn, t_up), _select_threshold(sn, t_down))
+    counter = (row * jnp.uint32(spins.shape[1]) + jax.lax.broadcasted_iota(jnp.uint32, spins.shape, 1)
+               + jnp.uint32(offset))
+    u = (hashing.hash32(key, counter) >> 8).astype(jnp.int32)
+    accept = u < threshold
+    return jnp.where(accept, -spins, spins), accept
+
+
 def ising2d_metropolis(model: Ising, temperature) -> Kernel:
     """Metropolis for the 2D Ising model on packed sublattices with integer acceptance thresholds.
 
@@ -265,7 +304,6 @@ def ising2d_metropolis(model: Ising, temperature) -> Kernel:
     beta = 1.0 / jnp.asarray(temperature, jnp.float32)
     J = jnp.asarray(model.J, jnp.float32)
     h = jnp.asarray(model.h, jnp.float32)
-    one = jnp.int32(1 << 24)
 
     def init(key, x):
         del key
@@ -273,34 +311,15 @@ def ising2d_metropolis(model: Ising, temperature) -> Kernel:
         black, white = pack_checkerboard(x)
         return PackedIsingState(black, white, J, h)
 
-    def thresholds(spin):
-        # threshold for sσ = -4, -2, 0, 2, 4 at spin ±1
-        de = 2.0 * J * jnp.arange(-4, 5, 2, dtype=jnp.float32) + 2.0 * h * spin
-        p = jnp.minimum(1.0, jnp.exp(-beta * de))
-        return jnp.where(p >= 1.0, one, jnp.floor(p * 2.0**24).astype(jnp.int32))
-
-    def select(sn, t):
-        return jnp.where(sn <= -2, jnp.where(sn == -4, t[0], t[1]),
-                         jnp.where(sn == 0, t[2], jnp.where(sn == 2, t[3], t[4])))
-
-    # Without a field (a concrete h = 0, the common case) the threshold depends on sσ alone: one select chain.
-    zero_field = not isinstance(model.h, jax.core.Tracer) and np.all(np.asarray(model.h) == 0)
+    zero_field = _zero_field(model.h)
 
     def half_sweep(key, spins, other, shift_even, offset, t_up, t_down):
-        even = _even_rows(rows)
-        sn = (spins * _neighbour_sum(other, even, shift_even)).astype(jnp.int32)
-        if zero_field:
-            threshold = jnp.where(sn <= 0, one, jnp.where(sn == 2, t_up[3], t_up[4]))
-        else:
-            threshold = jnp.where(spins > 0, select(sn, t_up), select(sn, t_down))
-        counter = (jax.lax.broadcasted_iota(jnp.uint32, spins.shape, 0) * jnp.uint32(spins.shape[1])
-                   + jax.lax.broadcasted_iota(jnp.uint32, spins.shape, 1) + jnp.uint32(offset))
-        u = (hashing.hash32(key, counter) >> 8).astype(jnp.int32)
-        accept = u < threshold
-        return jnp.where(accept, -spins, spins), accept
+        row = jax.lax.broadcasted_iota(jnp.uint32, (spins.shape[0], 1), 0)
+        neighbours = _neighbour_sum(other, _even_rows(rows), shift_even)
+        return _packed_flip(key, spins, neighbours, row, offset, t_up, t_down, zero_field)
 
     def step(key, state):
-        t_up, t_down = thresholds(1.0), thresholds(-1.0)
+        t_up, t_down = _packed_thresholds(J, h, beta, 1.0), _packed_thresholds(J, h, beta, -1.0)
         black, accept_black = half_sweep(key, state.black, state.white, 1, 0, t_up, t_down)
         white, accept_white = half_sweep(key, state.white, black, -1, half, t_up, t_down)
         new = PackedIsingState(black, white, state.J, state.h)
