@@ -131,3 +131,17 @@ def test_dropout_is_inverted_and_keyed():
 def test_init_validates_arguments(kwargs, word):
     with pytest.raises(ValueError, match=word):
         mlp.init(jax.random.key(0), **kwargs)
+
+
+def test_weight_norm_is_the_euclidean_norm_of_every_parameter():
+    # A fractal net nests Dense layers inside Fractal blocks: every leaf at every depth must count.
+    net = mlp.init(jax.random.key(4), (5, 6, 6, 3), block="fractal", columns=3, bias_std=0.3)
+    squares = sum(np.sum(np.asarray(leaf, np.float64) ** 2) for leaf in jax.tree_util.tree_leaves(net))
+    leaves = jax.tree_util.tree_leaves(net)
+    assert len(leaves) == 2 * (1 + 7 + 1)  # w and b of the input layer, the 2^3 − 1 block layers, the output layer
+    # float32 sum of ~350 squares: relative rounding error well under 1e-6 per operation
+    np.testing.assert_allclose(float(mlp.weight_norm(net)), math.sqrt(squares), rtol=1e-6)
+    # homogeneous of degree one, and zero only for the zero network
+    doubled = jax.tree_util.tree_map(lambda a: 2.0 * a, net)
+    np.testing.assert_allclose(float(mlp.weight_norm(doubled)), 2.0 * math.sqrt(squares), rtol=1e-6)
+    assert float(mlp.weight_norm(jax.tree_util.tree_map(jnp.zeros_like, net))) == 0.0

@@ -161,3 +161,74 @@ def test_fit_validates_hyperparameters(digits):
         train.fit(jax.random.key(1), net, digits, learning_rate=0.0)
     with pytest.raises(ValueError, match="weight_decay"):
         train.fit(jax.random.key(1), net, digits, weight_decay=-1.0)
+
+
+def _optimizer_steps(cfg, params, grads, learning_rate, weight_decay):
+    """Apply ``make_optimizer(cfg)`` to the gradients in turn: the list of updates and the parameters they give."""
+    opt = train.make_optimizer(cfg, jnp.float32(learning_rate), jnp.float32(weight_decay))
+    # optax multiplies Python floats with int32 step counts; the suite's strict promotion would refuse that
+    with jax.numpy_dtype_promotion("standard"):
+        state = opt.init(params)
+        update = jax.jit(opt.update)
+        updates = []
+        for g in grads:
+            u, state = update(g, state, params)
+            updates.append(u)
+            params = jax.tree_util.tree_map(lambda p, d: p + d, params, u)
+    return updates, params
+
+
+def test_adam_matches_the_bias_corrected_update_written_out():
+    # Kingma & Ba 2015 (arXiv:1412.6980), Algorithm 1 with optax's defaults β1 = 0.9, β2 = 0.999, ε = 1e-8, on the
+    # gradient plus the weight-decay term λθ. Three steps, so the bias corrections 1 − β^t differ from step one's.
+    eta, lam, b1, b2, eps = 1e-2, 0.05, 0.9, 0.999, 1e-8
+    net = mlp.init(jax.random.key(0), (3, 4, 2), bias_std=0.5)
+    keys = jax.random.split(jax.random.key(1), 3)
+    grads = [jax.tree_util.tree_map(lambda a, k=k: jax.random.normal(k, a.shape, jnp.float32), net) for k in keys]
+    updates, _ = _optimizer_steps(train.TrainConfig(optimizer="adam"), net, grads, eta, lam)
+
+    theta = [np.asarray(a, np.float64) for a in jax.tree_util.tree_leaves(net)]
+    m = [np.zeros_like(a) for a in theta]
+    v = [np.zeros_like(a) for a in theta]
+    for t, (g, u) in enumerate(zip(grads, updates), start=1):
+        for i, (gi, ui) in enumerate(zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(u))):
+            gd = np.asarray(gi, np.float64) + lam * theta[i]
+            m[i] = b1 * m[i] + (1 - b1) * gd
+            v[i] = b2 * v[i] + (1 - b2) * gd**2
+            step = -eta * (m[i] / (1 - b1**t)) / (np.sqrt(v[i] / (1 - b2**t)) + eps)
+            # Every Adam step is O(η). optax computes in float32, where β2 = 0.999 rounds to 0.99900001: 1 − β2^t is
+            # off by 1.3e-5 relative, the step by 6.4e-6; float32 moments with cancelling gradients add a few e-6
+            # (measured worst: 1.0e-5 η). Hence |Δ| ≤ 2e-5 η.
+            np.testing.assert_allclose(np.asarray(ui, np.float64), step, rtol=0, atol=2e-5 * eta, err_msg=f"step {t}")
+            theta[i] = theta[i] + np.asarray(ui, np.float64)
+
+
+@pytest.mark.parametrize("warmup", [0, 20])
+def test_linear_schedule_scales_the_learning_rate_as_written(warmup):
+    # s(t) = t/W during a warm-up of W steps, then 1 − (t − W)/(T − W) down to 0 at t = T (T = num_steps);
+    # with SGD on a unit gradient the update of step t (counted from 0) is exactly −η s(t).
+    eta, total = 0.1, 100
+    cfg = train.TrainConfig(optimizer="sgd", schedule="linear", num_steps=total, eval_every=10, warmup_steps=warmup)
+    params = {"w": jnp.zeros((2,), jnp.float32)}
+    grads = [{"w": jnp.ones((2,), jnp.float32)}] * 101
+    updates, _ = _optimizer_steps(cfg, params, grads, eta, 0.0)
+
+    def expected(t):
+        if t < warmup:
+            return t / warmup
+        return max(0.0, 1.0 - (t - warmup) / (total - warmup))
+
+    # float32 products of two O(1) numbers: a few ulps (1e-6 relative is 16 of them); at s = 0 the update is 0
+    for t in (0, 1, 7, 19, 20, 21, 50, 99, 100):
+        np.testing.assert_allclose(np.asarray(updates[t]["w"]), -eta * expected(t), rtol=1e-6, atol=1e-8,
+                                   err_msg=f"step {t}")
+
+
+def test_fit_records_the_scheduled_learning_rate(digits):
+    # The record after `step` steps reports η·s(step), the rate the next step would use.
+    net = mlp.init(jax.random.key(0), (64, 4, 10))
+    _, hist = train.fit(jax.random.key(1), net, digits, learning_rate=0.02, optimizer="sgd", schedule="linear",
+                        num_steps=40, eval_every=10, warmup_steps=10, batch_size=8)
+    steps = np.asarray(hist.step, np.float64)
+    expected = 0.02 * np.where(steps < 10, steps / 10, 1.0 - (steps - 10) / 30)
+    np.testing.assert_allclose(hist.learning_rate, expected, rtol=1e-6, atol=1e-9)
