@@ -283,6 +283,10 @@ def _blocked_sums(x, key, b, levels, rule, ndim, even, odd):
     return jnp.stack(out, axis=-2)
 
 
+# One compiled program per (sizes, rule, interactions): repeated calls (a sweep over couplings) do not recompile.
+_blocked_sums_jit = jax.jit(_blocked_sums, static_argnums=(2, 3, 4, 5, 6, 7))
+
+
 def _leading_y(T, b):
     ev = np.linalg.eigvals(T)
     ev = ev[np.argsort(-ev.real)]
@@ -355,7 +359,8 @@ def mcrg(samples, b: int, *, levels: int, key=None, rule: str = "majority", ndim
     de, do = default_interactions(ndim)
     even = de[:even] if isinstance(even, int) else (de if even is None else tuple(even))
     odd = do[:odd] if isinstance(odd, int) else (do if odd is None else tuple(odd))
-    fn = jax.jit(lambda x, k: _blocked_sums(x, k, b, levels, rule, ndim, even, odd))
+    def fn(x, k):
+        return _blocked_sums_jit(x, k, b, levels, rule, ndim, tuple(even), tuple(odd))
     sums = []
     for r in range(R):
         per = []
