@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="benchmarks, each against a same-run baseline")
     b.add_argument("names", nargs="*", help="benchmark names (default: all)")
     b.add_argument("--quick", action="store_true", help="smaller sizes")
+    b.add_argument("--out", help="also write DIR/bench.json and DIR/bench.md")
     sub.add_parser("info", help="devices and versions")
     c = sub.add_parser("check", help="validate a config and print its size, memory and step estimate (runs nothing)")
     c.add_argument("config", help="path to the TOML config")
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "bench":
             from .bench import run_bench
 
-            print(run_bench(args.names or None, quick=args.quick))
+            print(run_bench(args.names or None, quick=args.quick, out=args.out))
         elif args.command == "info":
             print(_info())
         elif args.command == "check":

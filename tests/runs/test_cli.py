@@ -170,3 +170,17 @@ def test_run_refuses_an_existing_run_unless_forced(tmp_path, capsys):
     assert "observables_vs_temperature.png" in capsys.readouterr().out
     assert (out / "figures" / "observables_vs_temperature.png").stat().st_size > 1000
     assert main(["plot", str(tmp_path / "no-run")]) == 2
+
+
+def test_bench_out_writes_json_and_markdown(tmp_path, capsys):
+    """``bench --out DIR``: the printed figures, also as JSON records (value, baseline, ratio, device) and Markdown."""
+    import json
+
+    assert main(["bench", "rem", "--quick", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    records = json.loads((tmp_path / "bench.json").read_text())
+    assert records and all(r["benchmark"] == "rem" and r["device"] and np.isfinite(r["value"]) for r in records)
+    for r in records:
+        if r["baseline_value"] is not None:
+            assert r["ratio"] == pytest.approx(r["value"] / r["baseline_value"])
+    assert printed.strip() in (tmp_path / "bench.md").read_text()
