@@ -64,3 +64,28 @@ def test_fluctuation_formulas():
     x = np.ones((2, 4, 4), np.int8)
     x[1] *= -1
     assert np.allclose(ob.magnetization(x), [1.0, -1.0])
+
+
+def test_replica_estimate_by_hand():
+    # fn = the mean of one replica's series: replica values 2 and 5, so 3.5 ± std([2, 5], ddof=1)/√2 = 1.5 exactly
+    samples = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    mean, err = ob.replica_estimate(np.mean, samples)
+    assert mean == pytest.approx(3.5) and err == pytest.approx(1.5)
+    # replicas on another axis, a vector-valued fn: per replica (max, last), here (3, 3) and (6, 6) → 4.5 ± 1.5 each
+    mean, err = ob.replica_estimate(lambda s: np.array([s.max(), s[-1]]), samples.T, replica_axis=1)
+    np.testing.assert_allclose(mean, [4.5, 4.5])
+    np.testing.assert_allclose(err, [1.5, 1.5])
+    with pytest.raises(ValueError):
+        ob.replica_estimate(np.mean, samples[:1])  # one replica: no error bar
+
+
+def test_replica_estimate_of_a_nonlinear_estimator_is_the_spread_over_replicas():
+    # Binder cumulant per replica (nonlinear: not a mean of per-sample values), replicas on axis 1 of a
+    # (time, replica, component) array: against a loop computing mean and std(ddof=1)/√R directly
+    rng = np.random.default_rng(4)
+    samples = rng.normal(size=(500, 7, 2)) + np.array([0.0, 0.8])
+    mean, err = ob.replica_estimate(lambda s: ob.binder_cumulant(s, axis=0), samples, replica_axis=1)
+    values = np.array([[ob.binder_cumulant(samples[:, r, c]) for c in range(2)] for r in range(7)])
+    np.testing.assert_allclose(mean, values.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(err, values.std(axis=0, ddof=1) / np.sqrt(7), rtol=1e-12)
+    assert mean.shape == err.shape == (2,)

@@ -121,6 +121,51 @@ def test_riemannian_quantities():
     assert float(second) == pytest.approx(float(u @ rh @ u), rel=2e-2, abs=2e-2)
 
 
+def test_hessian_index_of_the_p2_critical_points_is_their_rank():
+    # Pure p = 2: H(s) = -sᵀA s with A = -∇²H/2 (a constant matrix, here from autodiff). The critical points on the
+    # sphere are s = √n v_k (v_k the eigenvectors of A, λ_1 > … > λ_n), with tangent Hessian eigenvalues
+    # 2(λ_k - λ_j), j ≠ k: the k-th from the top has index exactly k - 1 (the ground state 0, the maximum n - 1).
+    n = 10
+    model = spherical.PSpin.random(jax.random.key(15), n, 2)
+    a = -0.5 * np.asarray(jax.hessian(model.energy)(jnp.ones(n, jnp.float32)), np.float64)
+    lam, vec = np.linalg.eigh((a + a.T) / 2)
+    order = np.argsort(lam)[::-1]
+    assert np.min(-np.diff(lam[order])) > 1e-2  # gaps far above float32 rounding (1e-6): no count can flip
+    index = jax.jit(spherical.hessian_index)
+    for rank, k in enumerate(order):
+        s = jnp.asarray(math.sqrt(n) * vec[:, k], jnp.float32)
+        assert int(index(model, s)) == rank
+    assert int(index(model, s, tol=1e9)) == 0  # a tolerance beyond every eigenvalue counts none
+
+
+def test_hessian_index_matches_numpy_eigenvalues_of_the_tangent_hessian():
+    # Independent path: autodiff Euclidean Hessian and gradient, the Weingarten term -(s·∇H/n) I, an orthonormal
+    # basis of the tangent space from numpy's SVD, numpy's eigvalsh. At random points (index ≈ n/2) and for
+    # tolerances half-way between consecutive eigenvalues, where float32 rounding cannot flip a count.
+    n = 12
+    model = spherical.PSpin.random(KEY, n, {2: 0.5, 3: 1.0})
+    index = jax.jit(spherical.hessian_index)
+    derivatives = jax.jit(lambda s: (jax.hessian(model.energy)(s), jax.grad(model.energy)(s)))
+    checked = 0
+    for i in range(3):
+        s = spherical.random_state(jax.random.key(40 + i), n)
+        s64 = np.asarray(s, np.float64)
+        hess, grad = (np.asarray(a, np.float64) for a in derivatives(s))
+        basis = np.linalg.svd(s64[None, :])[2][1:].T  # n × (n-1), orthonormal, orthogonal to s
+        tangent = basis.T @ (hess - (s64 @ grad / n) * np.eye(n)) @ basis
+        ev = np.linalg.eigvalsh((tangent + tangent.T) / 2)
+        assert 0 < np.sum(ev < 0) < n - 1  # a saddle: both signs present
+        for j in range(n - 2):
+            tol = -(ev[j] + ev[j + 1]) / 2
+            if tol >= 0 and ev[j + 1] - ev[j] > 1e-3:
+                assert int(index(model, s, tol)) == j + 1, (i, j, ev)
+                checked += 1
+        if np.min(np.abs(ev)) > 1e-3:
+            assert int(index(model, s)) == np.sum(ev < 0)
+            checked += 1
+    assert checked >= 10
+
+
 def test_random_state_is_uniform_on_the_sphere():
     n, count = 5, 20000
     s = np.asarray(_states(jax.random.key(12), n, count), np.float64)
