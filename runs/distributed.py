@@ -14,7 +14,9 @@ environments"; NetKet's multi-process sampling (one process per device, process 
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import time
 
 import jax
 
@@ -51,6 +53,8 @@ def start(run) -> None:
     if wanted and not jax.distributed.is_initialized():
         address = os.environ.get(ENV_COORDINATOR) or None
         count, index = _env_int(ENV_NUM_PROCESSES), _env_int(ENV_PROCESS_ID)
+        if address and index:  # process 0 hosts the coordinator; the others first wait for it to listen
+            _wait_for(address, run.coordinator_timeout)
         try:
             jax.distributed.initialize(address, count, index, initialization_timeout=run.coordinator_timeout,
                                        heartbeat_timeout_seconds=run.heartbeat_timeout)
@@ -69,6 +73,29 @@ def start(run) -> None:
     if jax.process_count() > 1:
         print(f"deepglass: process {jax.process_index()} of {jax.process_count()}: {jax.local_device_count()} "
               f"local of {jax.device_count()} devices ({jax.devices()[0].platform})", file=sys.stderr, flush=True)
+
+
+def _wait_for(address: str, timeout: float) -> None:
+    """Wait until something listens at ``host:port``, or raise ``DistributedError`` after ``timeout`` seconds.
+
+    JAX's client aborts the whole process (a C++ fatal error, not a Python exception) when it cannot register with
+    the coordinator, so an unreachable coordinator is detected here first, where it can be reported.
+    """
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"{ENV_COORDINATOR} = {address!r}: must be host:port")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=min(1.0, timeout)):
+                return
+        except OSError as e:
+            if time.monotonic() >= deadline:
+                raise DistributedError(
+                    f"could not join the run's processes: nothing answered at the coordinator {address} within "
+                    f"{timeout:g} s (run.coordinator_timeout; {e.strerror or e}). Start process 0 (which hosts it) "
+                    f"with the same {ENV_COORDINATOR}, or fix the address") from None
+            time.sleep(0.2)
 
 
 def is_writer() -> bool:
