@@ -73,7 +73,7 @@ def _placement(cfg: config_mod.Config, job) -> sharding.Placement:
         shapes = [leaf.shape for leaf in jax.tree.leaves(jax.eval_shape(job.init, _keys(cfg.run.seed)[0]))
                   if len(leaf.shape) >= job.batch_ndim]
         batch_shape = tuple(shapes[0][: job.batch_ndim]) if shapes else ()
-    placement = sharding.Placement(devices, batch_shape)
+    placement = sharding.Placement(devices, batch_shape, job_places=job.batch_ndim is None)
     platform = devices[0].platform
     limit = available_memory_bytes() if platform == "cpu" else _device_memory_bytes(devices[0])
     check_memory(cfg.run.kind, job.estimate_bytes(), placement.num_devices, platform, limit,
@@ -205,7 +205,8 @@ def _loop(job, run_dir: RunDirectory, carry, run_key, start: int, chunk: int, *,
                          for k, v in job.snapshots(carry, step, step + num).items()}
             # records (fsynced) first, then the checkpoint that refers to them
             run_dir.append(series, times, step + num, snapshots)
-            run_dir.save_checkpoint(jax.tree.map(sharding.to_host, carry), step + num, key_data, config_text)
+            run_dir.save_checkpoint(jax.tree.map(sharding.to_host, job.to_checkpoint(carry)), step + num, key_data,
+                                    config_text)
             step += num
             done_chunks += 1
             bar.update(num)
@@ -356,7 +357,8 @@ def resume(out_dir: str | Path, *, progress: bool = True, max_chunks: int | None
             return _start(cfg, job, chunk, run_dir, placement, progress=progress, max_chunks=max_chunks)
         template = job.init(init_key)
         if run_dir.checkpoint.exists():
-            carry, step, _ = run_dir.load_checkpoint(template)
+            saved, step, _ = run_dir.load_checkpoint(jax.eval_shape(job.to_checkpoint, template))
+            carry = job.from_checkpoint(saved)
         else:
             carry, step = template, 0
         run_dir.truncate(step // job.record_every, step)

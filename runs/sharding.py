@@ -85,9 +85,14 @@ def _fits(batch_shape, d):
 class Placement:
     """A mesh over the run's devices and the batch axes laid on it (``batch_ndim`` leading axes of the carry)."""
 
-    def __init__(self, devices: list, batch_shape: tuple[int, ...]):
+    def __init__(self, devices: list, batch_shape: tuple[int, ...], *, job_places: bool = False):
         self.devices = devices
+        self.job_places = job_places  # the job lays its state on all the devices itself (a lattice split in rows)
         self.batch_shape = tuple(int(b) for b in batch_shape)
+        if job_places:
+            self.axis_names = ("rows",)
+            self.mesh = Mesh(np.asarray(devices, dtype=object), self.axis_names)
+            return
         split = partition(self.batch_shape, len(devices)) if self.batch_shape else ()
         self.axis_names = tuple(f"batch{i}" for i in range(len(split))) or ("batch0",)
         shape = split or (len(devices),)
@@ -122,6 +127,9 @@ def place(tree: Any, placement: Placement) -> Any:
     Values are unchanged (``jax.device_put`` only moves them); in a multi-process run each process supplies the
     same global values (the init and the checkpoint are the same on every process) and keeps its shards.
     """
+    if placement.job_places:
+        return tree  # already laid out by the job's kernel (and re-laid by it when restored from a checkpoint)
+
     def one(x):
         if not hasattr(x, "shape"):
             return x

@@ -68,8 +68,9 @@ class Job:
         return 0
 
     @property
-    def batch_ndim(self) -> int:
-        """How many leading axes of every carry array index independent chains (0: nothing to split).
+    def batch_ndim(self) -> int | None:
+        """How many leading axes of every carry array index independent chains (0: nothing to split; None: the job
+        lays its state on all the run's devices itself, as a lattice split in row slabs does).
 
         ``runs.sharding`` splits these axes over the devices. ``advance`` must treat them as a batch: nothing may
         combine two chains inside a step (a sum over replicas belongs in ``summarize``), so each device computes
@@ -92,6 +93,19 @@ class Job:
 
     def summarize(self, series: dict[str, np.ndarray]) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
         return {}
+
+    def to_checkpoint(self, carry) -> Any:
+        """The state as a checkpoint holds it: independent of the devices it ran on (default: the carry itself).
+
+        A job whose carry's layout depends on the device count (a lattice split in row slabs with halo rows)
+        returns a portable form here and rebuilds the carry in :meth:`from_checkpoint`, so a run checkpointed on 4
+        devices resumes on 1 or 8.
+        """
+        return carry
+
+    def from_checkpoint(self, saved) -> Any:
+        """The carry from what :meth:`to_checkpoint` saved (default: unchanged)."""
+        return saved
 
     def summarize_final(self, series: dict[str, np.ndarray], carry) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
         """Final datasets from the whole record *and* the final carry (the state after the last step, also what a

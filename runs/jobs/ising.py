@@ -42,6 +42,7 @@ class IsingConfig:
     equilibration: int = option(1000, ge=0, help="steps discarded before measuring")
     measurement: int = option(5000, gt=0, help="steps measured")
     record_every: int = option(10, ge=1, help="steps between records")
+    split: Literal["none", "rows"] = option("none", help='"rows": one lattice in row slabs over the devices')
 
     def validate(self, prefix: str):
         if len(self.shape) not in (2, 3):
@@ -54,6 +55,10 @@ class IsingConfig:
         if self.kernel == "parallel_tempering" and len(self.temperatures) < 2:
             raise ConfigError(f"{prefix}.temperatures = {list(self.temperatures)}: parallel tempering needs ≥ 2")
         require_multiples(self, prefix, ("equilibration", "measurement"))
+        if self.split == "rows" and (self.model != "ising" or len(self.shape) != 2 or self.kernel != "metropolis"):
+            raise ConfigError(f"{prefix}.split = 'rows': splits the packed 2D Ising Metropolis kernel; needs "
+                              f"model = 'ising', a 2D shape and kernel = 'metropolis' (got model = {self.model!r}, "
+                              f"shape = {list(self.shape)}, kernel = {self.kernel!r})")
 
 
 class IsingJob(Job):
@@ -75,7 +80,23 @@ class IsingJob(Job):
         else:
             self.couplings = jnp.full((samples, 1), o.J, jnp.float32)
         del d
+        self.mesh = self._row_mesh(config) if o.split == "rows" else None
         self._advance = jax.jit(self._advance_impl, static_argnames="num")
+
+    def _row_mesh(self, config):
+        """The devices the lattice's rows are split over (``run.devices``), refused when the rows do not split."""
+        from jax.sharding import Mesh
+
+        from ..sharding import select_devices
+
+        devices = select_devices(config.run.devices)
+        rows = self.options.shape[0]
+        if rows % (2 * len(devices)):
+            fits = [d for d in range(1, rows // 2 + 1) if rows % (2 * d) == 0]
+            raise ConfigError(f"ising.shape = {list(self.options.shape)}: split = 'rows' over {len(devices)} "
+                              f"device(s) needs the rows divisible by 2 × {len(devices)}; device counts that "
+                              f"split {rows} rows: {fits} (run.devices)")
+        return Mesh(np.asarray(devices), ("rows",))
 
     # --- sizes ------------------------------------------------------------------------------------------
     @property
@@ -89,8 +110,12 @@ class IsingJob(Job):
     @property
     def batch_ndim(self):
         # carry (disorder, temperature, …), or (disorder, replica, temperature, …) for parallel tempering, whose
-        # ladders exchange temperatures: its temperature axis stays whole
-        return 2
+        # ladders exchange temperatures: its temperature axis stays whole. A lattice split in rows lays itself out.
+        return None if self.mesh is not None else 2
+
+    @property
+    def devices_used(self):
+        return None if self.mesh is None else int(self.mesh.devices.size)
 
     @property
     def default_chunk_steps(self):
@@ -106,7 +131,7 @@ class IsingJob(Job):
         o = self.options
         chains = self.couplings.shape[0] * len(self.temps) * o.replicas
         records = self.total_steps // o.record_every
-        return chains * (self.n * 16 + records * 12)
+        return chains * (self.n * 16 + records * 12)  # split = "rows": divided by the devices (memory per device)
 
     # --- model and kernel -------------------------------------------------------------------------------
     def _model(self, couplings):
@@ -120,6 +145,8 @@ class IsingJob(Job):
         if o.kernel == "parallel_tempering":
             base = getattr(kernels, o.pt_base)
             return kernels.parallel_tempering(lambda t: base(model, t), temperature)
+        if self.mesh is not None:
+            return kernels.split_metropolis(model, temperature, self.mesh)
         return getattr(kernels, o.kernel)(model, temperature)
 
     # --- layout -----------------------------------------------------------------------------------------
@@ -175,6 +202,23 @@ class IsingJob(Job):
             return self._chain_kernel(c, t).init(k, xs)
 
         return jax.jit(self._per_disorder(one))(self.couplings, keys)
+
+    def to_checkpoint(self, carry):
+        """A lattice split in rows is saved as its plain configurations (the slabs' halo rows depend on the device
+        count); every other carry as it is."""
+        if self.mesh is None:
+            return carry
+        return jax.jit(self._per_disorder(lambda c, t, st: jax.vmap(lambda one: one.x)(st)))(self.couplings, carry)
+
+    def from_checkpoint(self, saved):
+        if self.mesh is None:
+            return saved
+        key = jax.random.key(0)  # the split kernel's init draws nothing: the state is the configuration
+
+        def one(c, t, xs):
+            return self._chain_kernel(c, t).init(key, xs)
+
+        return jax.jit(self._per_disorder(one))(self.couplings, jnp.asarray(saved))
 
     def _observe(self, state, info):
         o = self.options

@@ -65,6 +65,20 @@ equilibration = 20
 measurement = 40
 record_every = 4
 """,
+    "ising_split": """
+[run]
+kind = "ising"
+seed = 8
+chunk_steps = 20
+[ising]
+shape = [16, 16]
+temperatures = [2.0, 2.4]
+replicas = 2
+split = "rows"
+equilibration = 20
+measurement = 40
+record_every = 4
+""",
     "pspin": """
 [run]
 kind = "pspin"
@@ -163,7 +177,7 @@ record_every = 20
 
 # Resuming on another mesh is the same code for every kind (the checkpoint holds the gathered global state):
 # checked on one physics job with a sharded replica axis, one with sharded temperatures, and the networks.
-RESUME_ACROSS_MESHES = ("ising_pt", "pspin", "train")
+RESUME_ACROSS_MESHES = ("ising_pt", "pspin", "train", "ising_split")
 
 # Attributes that say where a run computed, not what it computed.
 PLACEMENT_ATTRS = {"mesh", "devices", "config"}  # config differs in its devices line only

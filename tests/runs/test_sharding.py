@@ -1,5 +1,6 @@
-"""Sharded runs: every job kind on 4 CPU devices gives the datasets of the 1-device run; the mesh is recorded;
-a run checkpointed on 4 devices resumes on 1; batches that do not split evenly are refused with the figures."""
+"""Sharded runs: every job kind on 4 CPU devices gives the datasets of the 1-device run (and a lattice split in row
+slabs over 4 devices those of the unsplit lattice); the mesh is recorded; a run checkpointed on 4 devices resumes on
+1; batches that do not split evenly are refused with the figures."""
 from __future__ import annotations
 
 import json
@@ -53,6 +54,8 @@ def test_four_devices_give_the_one_device_datasets(sharded, kind):
     assert mesh["global_devices"] == 4 and mesh["process_count"] == 1
     if kind in ("rem", "funnel"):  # exact enumeration: no batch of chains in the state, one device computes
         assert mesh["batch_shape"] == [] and mesh["devices_used"] == 1
+    elif kind == "ising_split":  # one lattice per chain, its rows split over every device
+        assert mesh["axis_names"] == ["rows"] and mesh["axis_sizes"] == [4] and mesh["devices_used"] == 4
     else:
         assert mesh["devices_used"] == 4 and int(np.prod(mesh["axis_sizes"])) == 4
         assert all(b % d == 0 for b, d in zip(mesh["batch_shape"], mesh["axis_sizes"], strict=True))
@@ -142,3 +145,16 @@ def test_a_job_over_the_memory_of_its_devices_is_refused_with_the_figures():
     with pytest.raises(ConfigError, match=r"more than 80% of the 10.00 GiB available"):
         pipeline.check_memory("ising", 9 * gib, 4, "cpu", 10 * gib)
     pipeline.check_memory("ising", 300 * gib, 4, "tpu", 0)  # the runtime does not say: nothing to check
+
+
+def test_split_rows_is_validated_with_the_device_counts_that_work(monkeypatch):
+    base = sharded_worker.TINY["ising_split"]
+    with pytest.raises(ConfigError, match=r"ising.split = 'rows': splits the packed 2D Ising Metropolis kernel"):
+        config.loads(base.replace('split = "rows"', 'split = "rows"\nkernel = "heat_bath"'))
+    cfg = config.loads(base.replace("shape = [16, 16]", "shape = [6, 16]"))
+    assert pipeline.plan(cfg)["mesh"] == {"rows": 1}  # 6 rows on 1 device: fine
+    # on 4 devices 6 rows do not split into slabs of an even number of rows
+    monkeypatch.setattr(sharding, "select_devices", lambda devices: jax.devices()[:1] * 4)
+    with pytest.raises(ConfigError, match=r"ising.shape = \[6, 16\]: split = 'rows' over 4 device\(s\) needs the "
+                                          r"rows divisible by 2 × 4; device counts that split 6 rows: \[1, 3\]"):
+        pipeline.plan(cfg)
