@@ -73,7 +73,8 @@ def _placement(cfg: config_mod.Config, job) -> sharding.Placement:
         shapes = [leaf.shape for leaf in jax.tree.leaves(jax.eval_shape(job.init, _keys(cfg.run.seed)[0]))
                   if len(leaf.shape) >= job.batch_ndim]
         batch_shape = tuple(shapes[0][: job.batch_ndim]) if shapes else ()
-    placement = sharding.Placement(devices, batch_shape, job_places=job.batch_ndim is None)
+    placement = sharding.Placement(devices, batch_shape, job_places=job.batch_ndim is None,
+                                   job_axis=getattr(job, "placement_axis", "devices"))
     platform = devices[0].platform
     limit = available_memory_bytes() if platform == "cpu" else _device_memory_bytes(devices[0])
     check_memory(cfg.run.kind, job.estimate_bytes(), placement.num_devices, platform, limit,

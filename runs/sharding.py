@@ -85,12 +85,14 @@ def _fits(batch_shape, d):
 class Placement:
     """A mesh over the run's devices and the batch axes laid on it (``batch_ndim`` leading axes of the carry)."""
 
-    def __init__(self, devices: list, batch_shape: tuple[int, ...], *, job_places: bool = False):
+    def __init__(self, devices: list, batch_shape: tuple[int, ...], *, job_places: bool = False,
+                 job_axis: str = "devices"):
         self.devices = devices
-        self.job_places = job_places  # the job lays its state on all the devices itself (a lattice split in rows)
+        # the job spreads its work over all the devices itself (a lattice split in rows, compare's units of work)
+        self.job_places = job_places
         self.batch_shape = tuple(int(b) for b in batch_shape)
         if job_places:
-            self.axis_names = ("rows",)
+            self.axis_names = (job_axis,)
             self.mesh = Mesh(np.asarray(devices, dtype=object), self.axis_names)
             return
         split = partition(self.batch_shape, len(devices)) if self.batch_shape else ()

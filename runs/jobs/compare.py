@@ -342,14 +342,36 @@ class CompareJob(Job):
             c["info_sequence_mi"][s], c["info_sequence_err"][s] = decay.mi, decay.stderr
         return value
 
+    # Units of work are independent (each writes its own slots of the carry, from its own key), so a chunk's units
+    # run side by side, one per device of this process: the same programs on the same kind of device, hence the
+    # same numbers as one after the other on one device. (A multi-process run repeats every unit on each process;
+    # process 0 writes.)
+    batch_ndim = None
+    placement_axis = "units"
+
+    def _devices(self):
+        from ..sharding import select_devices
+
+        return [d for d in select_devices(self.config.run.devices) if d.process_index == jax.process_index()]
+
     def advance(self, carry, key, start, num):
         c = {k: np.array(v, np.float32) for k, v in carry.items()}  # a writable copy
-        values, kinds = [], []
-        for unit in range(start, start + num):
+        units = range(start, start + num)
+        devices = self._devices()
+
+        def work(unit):
             kind, arg = self.units[unit]
-            value = getattr(self, f"_unit_{kind}")(c, jax.random.fold_in(key, unit), arg)
-            values.append(value)
-            kinds.append(UNIT_KINDS.index(kind))
+            with jax.default_device(devices[(unit - start) % len(devices)]):
+                return getattr(self, f"_unit_{kind}")(c, jax.random.fold_in(key, unit), arg)
+
+        if len(devices) > 1 and num > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=len(devices)) as pool:
+                values = list(pool.map(work, units))
+        else:
+            values = [work(unit) for unit in units]
+        kinds = [UNIT_KINDS.index(self.units[unit][0]) for unit in units]
         return c, {"unit_value": np.asarray(values, np.float64), "unit_kind": np.asarray(kinds, np.int8)}
 
     # --- summaries --------------------------------------------------------------------------------------

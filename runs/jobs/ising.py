@@ -113,9 +113,7 @@ class IsingJob(Job):
         # ladders exchange temperatures: its temperature axis stays whole. A lattice split in rows lays itself out.
         return None if self.mesh is not None else 2
 
-    @property
-    def devices_used(self):
-        return None if self.mesh is None else int(self.mesh.devices.size)
+    placement_axis = "rows"  # when split = "rows"
 
     @property
     def default_chunk_steps(self):

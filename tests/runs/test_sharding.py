@@ -54,8 +54,9 @@ def test_four_devices_give_the_one_device_datasets(sharded, kind):
     assert mesh["global_devices"] == 4 and mesh["process_count"] == 1
     if kind in ("rem", "funnel"):  # exact enumeration: no batch of chains in the state, one device computes
         assert mesh["batch_shape"] == [] and mesh["devices_used"] == 1
-    elif kind == "ising_split":  # one lattice per chain, its rows split over every device
-        assert mesh["axis_names"] == ["rows"] and mesh["axis_sizes"] == [4] and mesh["devices_used"] == 4
+    elif kind in ("ising_split", "compare"):  # rows of one lattice / units of work spread over every device
+        axis = "rows" if kind == "ising_split" else "units"
+        assert mesh["axis_names"] == [axis] and mesh["axis_sizes"] == [4] and mesh["devices_used"] == 4
     else:
         assert mesh["devices_used"] == 4 and int(np.prod(mesh["axis_sizes"])) == 4
         assert all(b % d == 0 for b, d in zip(mesh["batch_shape"], mesh["axis_sizes"], strict=True))
