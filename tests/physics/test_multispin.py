@@ -1,0 +1,271 @@
+"""Replica multi-spin Metropolis (``physics.kernels.multispin``): packing, exact energies, χ² against exact
+enumeration of the 4×4 torus (J = 1 and J = -1) with 1.05·T negative controls, Kaufman's L = 16 energy with its
+control, and the independence of the 32 replicas of one word.
+
+The 32 replicas of one word share each site's hash word (module docstring), so they are not proven independent: the
+χ² harness takes one replica per independent chain (chain i contributes replica i mod 32, so every bit position is
+tested), and the Kaufman error bars come from independent runs only. The independence test then measures what
+pooling the replicas would cost.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from physics import lattice, run, theory
+from physics.kernels.multispin import REPLICAS, multispin_metropolis, pack_replicas, unpack_replicas
+from tests.physics.test_lattice import ACCEPT, SHAPE_2D, WRONG, _all_states, _chi2_pvalues, _reference_energy
+from tests.stats import assert_within, boltzmann
+
+
+def test_pack_round_trip_and_energy():
+    x = lattice.random_spins(jax.random.key(4), (REPLICAS, 6, 10))
+    words = pack_replicas(x)
+    assert words.dtype == jnp.uint32 and words.shape == (6, 10)
+    assert np.array_equal(unpack_replicas(words), x)
+    # bit k of a word is replica k, set where the spin is down
+    assert np.array_equal((np.asarray(words) >> 5) & 1, (np.asarray(x[5]) < 0).astype(np.uint32))
+    for J in (1.3, -0.7):
+        model = lattice.Ising((6, 10), J=J)
+        state = multispin_metropolis(model, 1.7).init(None, x)
+        assert state.x.shape == (REPLICAS, 6, 10) and state.x.dtype == jnp.int8
+        assert np.array_equal(state.x, x)
+        np.testing.assert_allclose(state.energy, jax.vmap(model.energy)(x), atol=1e-4)
+
+
+@pytest.mark.parametrize("J", [1.3, -0.7])
+def test_energy_tracking_is_exact(J):
+    model = lattice.Ising((6, 10), J=J)
+    kern = multispin_metropolis(model, 4.0)  # disordered phase: 32 distinct configurations expected
+    state = kern.init(None, lattice.random_spins(jax.random.key(0), (REPLICAS, 6, 10)))
+    state, energies = jax.jit(lambda s: run(kern, jax.random.key(1), s, 40))(state)
+    assert energies.shape == (40, REPLICAS)
+    np.testing.assert_allclose(state.energy, jax.vmap(model.energy)(state.x), atol=1e-3)
+    assert len({tuple(np.asarray(r).ravel()) for r in state.x}) == REPLICAS  # the replicas have not coalesced
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="h="):
+        multispin_metropolis(lattice.Ising((4, 4), h=0.1), 1.0)
+    with pytest.raises(ValueError, match="2D"):
+        multispin_metropolis(lattice.Ising((4, 4, 4)), 1.0)
+    with pytest.raises(ValueError, match="even"):
+        multispin_metropolis(lattice.Ising((6, 5)), 1.0)
+    with pytest.raises(ValueError, match="temperature"):
+        multispin_metropolis(lattice.Ising((4, 4)), -1.0)
+    with pytest.raises(ValueError, match="bits"):
+        multispin_metropolis(lattice.Ising((4, 4)), 1.0, bits=25)
+
+
+# --- χ² against exact enumeration of the 4×4 torus ----------------------------------------------------------------
+# _TRAP_NOTE. Checkerboard Metropolis (this kernel and kernels.metropolis alike) is not ergodic on the 4×4 torus:
+# 36 states of energy 0 in which every spin has ΔE = 0 flip deterministically every half-sweep and never leave that
+# closed cycle. Propagating the exact sweep operator from the uniform distribution converges to ⟨E⟩ = -22.0541 at
+# T = 2.5 instead of the Boltzmann -22.0659 (trapped mass 5.3e-4); the χ² of 12,288 samples cannot see it, the
+# pooled mean below can. Chains here start from the ordered state (all up; for J < 0 its gauge image, Néel), which
+# lies in the ergodic class.
+CHAINS, BURN, GAP, SAMPLES = 1024, 60, 15, 4
+
+
+def _make_sampler(J):
+    model = lattice.Ising(SHAPE_2D, J=J)
+
+    def one_chain(key, replica, temperature):
+        ka, kb = jax.random.split(key)
+        kern = multispin_metropolis(model, temperature)
+        state = kern.init(ka, jnp.ones((REPLICAS, *SHAPE_2D), jnp.int8))  # ordered start: see _TRAP_NOTE
+        state, _ = run(kern, kb, state, BURN)
+        _, x = run(kern, jax.random.fold_in(kb, 1), state, GAP * SAMPLES, observe=lambda s, i: s.x, every=GAP)
+        return x[:, replica], x  # one replica of this chain; and all of them (for the independence test)
+
+    return jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None)))
+
+
+_sampler = functools.cache(_make_sampler)
+
+
+def _draw(J, seed, temperature, all_replicas=False, sampler=None):
+    keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), 2), CHAINS)
+    replica = jnp.arange(CHAINS, dtype=jnp.int32) % REPLICAS
+    one, every = (sampler or _sampler(J))(keys, replica, jnp.float32(temperature))
+    return np.asarray(every if all_replicas else one)
+
+
+CHI2_CASES = [(1.0, 2.5), (-1.0, 2.0)]
+
+
+def _pvalues(J, temperature, sampled_temperature):
+    return _chi2_pvalues(lambda seed, t: _draw(J, seed, t), lattice.Ising(SHAPE_2D, J=J), temperature,
+                         sampled_temperature)
+
+
+@pytest.mark.parametrize("J,temperature", CHI2_CASES)
+def test_chi2_exact(J, temperature):
+    """12,288 configurations (3 seeds × 1024 chains × 4, one replica per chain) against exact enumeration."""
+    p, per_seed = _pvalues(J, temperature, temperature)
+    assert p > ACCEPT, (p, per_seed)
+
+
+@pytest.mark.parametrize("J,temperature", CHI2_CASES)
+def test_chi2_rejects_wrong_temperature(J, temperature):
+    """Negative control: the same harness, fed samples drawn at 1.05·T, rejects them."""
+    p, per_seed = _pvalues(J, temperature, WRONG * temperature)
+    assert p < ACCEPT, (p, per_seed)
+
+
+def _replica_correlation(sampler=None, seeds=(5, 6, 7, 8), temperature=2.27):
+    """The independence harness: the mean Pearson correlation of the energies of two replicas of one chain at equal
+    times (4×4, J = 1, near T_c where correlations are longest), over 4 seeds × 1024 chains × 4 samples × 496
+    pairs; its standard error from the spread of the independent chains' values."""
+    per_chain = []
+    for seed in seeds:
+        x = _draw(1.0, seed, temperature, all_replicas=True, sampler=sampler)  # (chains, 4, 32, 4, 4)
+        s = x.astype(np.float64)
+        e = -(s * np.roll(s, -1, -1)).sum((-2, -1)) - (s * np.roll(s, -1, -2)).sum((-2, -1))  # (chains, 4, 32)
+        z = (e - e.mean()) / e.std()
+        total = z.sum(-1)  # (Σ_k z_k)² = Σ_k z_k² + Σ_{j≠k} z_j z_k
+        per_chain.append(((total**2 - (z**2).sum(-1)) / (REPLICAS * (REPLICAS - 1))).mean(axis=1))
+    per_chain = np.concatenate(per_chain)
+    return per_chain.mean(), per_chain.std(ddof=1) / np.sqrt(len(per_chain))
+
+
+def test_replicas_of_one_word_are_uncorrelated():
+    rho, err = _replica_correlation()
+    assert abs(rho) < 4 * err, (rho, err)
+
+
+def test_replica_correlation_rejects_shared_random_numbers(monkeypatch):
+    """Negative control: with the replica offsets set to zero (one shared uniform per site) the harness sees the
+    replicas' synchronous coupling."""
+    import physics.kernels.multispin as multispin
+
+    def zero_offsets(key, sublattice, rows, width, bits, n):
+        return jnp.full((bits, rows, 1), 0xFFFFFFFF, jnp.uint32), jnp.zeros((1, width), jnp.uint32)
+
+    monkeypatch.setattr(multispin, "_replica_offsets", zero_offsets)
+    rho, err = _replica_correlation(_make_sampler(1.0), seeds=(5,))
+    assert rho > 4 * err + 0.1, (rho, err)
+
+
+@functools.cache
+def _energy_sampler(ordered: bool):
+    model = lattice.Ising(SHAPE_2D)
+
+    def one_chain(key, temperature):
+        ka, kb = jax.random.split(key)
+        kern = multispin_metropolis(model, temperature)
+        x0 = jnp.ones((REPLICAS, *SHAPE_2D), jnp.int8) if ordered else lattice.random_spins(ka, (REPLICAS, *SHAPE_2D))
+        state, _ = run(kern, kb, kern.init(ka, x0), BURN)
+        _, e = run(kern, jax.random.fold_in(kb, 1), state, 200, every=5)
+        return jnp.mean(e)  # over 40 samples × 32 replicas
+
+    return jax.jit(jax.vmap(one_chain, in_axes=(0, None)))
+
+
+def _pooled_mean_energy(temperature, ordered=True, chains=16384):
+    """⟨E⟩ of the 4×4 torus (J = 1) over all 32 replicas × 40 samples of each of ``chains`` independent chains; the
+    error bar from the spread of the chains' means, valid whatever the replicas' correlation."""
+    keys = jax.random.split(jax.random.key(30), chains)
+    per_chain = np.asarray(_energy_sampler(ordered)(keys, jnp.float32(temperature)), np.float64)
+    return per_chain.mean(), per_chain.std(ddof=1) / np.sqrt(chains)
+
+
+def _exact_mean_energy(temperature):
+    states = _all_states(SHAPE_2D)
+    energies = _reference_energy(1.0, 0.0, states)
+    return float(np.sum(boltzmann(energies, temperature) * energies))
+
+
+def test_pooled_mean_energy_exact():
+    """21 million replica configurations (correlated within chains) against the exact ⟨E⟩ at T = 2.5: standard error
+    0.002, five times smaller than the bias a random start's trapped mass gives (_TRAP_NOTE)."""
+    mean, err = _pooled_mean_energy(2.5)
+    assert_within(mean, _exact_mean_energy(2.5), err, k=4, what="4×4 ⟨E⟩")
+
+
+def test_pooled_mean_energy_rejects_wrong_temperature():
+    mean, err = _pooled_mean_energy(2.5 * 1.01)
+    assert abs(mean - _exact_mean_energy(2.5)) > 4 * err, (mean, err)
+
+
+def _exact_checkerboard_limit(temperature, sweeps=100):
+    """⟨E⟩ after ``sweeps`` exact checkerboard Metropolis sweeps of the 4×4 torus (J = 1) from uniformly random
+    spins: the distribution over all 65,536 states propagated site by site (converged to 1e-12 by 60 sweeps)."""
+    states = _all_states(SHAPE_2D).reshape(-1, 16).astype(np.int64)
+    energies = _reference_energy(1.0, 0.0, states.reshape(-1, *SHAPE_2D))
+    index = np.arange(len(states))
+    colour = [(site // 4 + site % 4) % 2 for site in range(16)]
+    accept = []
+    for site in range(16):
+        i, j = divmod(site, 4)
+        neighbours = [((i + 1) % 4) * 4 + j, ((i - 1) % 4) * 4 + j, i * 4 + (j + 1) % 4, i * 4 + (j - 1) % 4]
+        field = states[:, neighbours].sum(axis=1)
+        accept.append(np.minimum(1.0, np.exp(-2.0 * states[:, site] * field / temperature)))
+    p = np.full(len(states), 1.0 / len(states))
+    for _ in range(sweeps):
+        for c in (0, 1):
+            for site in (k for k in range(16) if colour[k] == c):
+                partner = index ^ (1 << site)  # the state with spin `site` flipped
+                p = p * (1 - accept[site]) + (p * accept[site])[partner]
+    return float(np.sum(p * energies))
+
+
+def test_random_start_matches_exact_trapped_limit():
+    """From random spins the chains reach the exact non-Boltzmann limit of checkerboard Metropolis (_TRAP_NOTE):
+    the pooled ⟨E⟩ agrees with it and not with the Boltzmann value (expected 5.7σ away)."""
+    mean, err = _pooled_mean_energy(2.5, ordered=False)
+    limit = _exact_checkerboard_limit(2.5)
+    assert abs(limit - _exact_mean_energy(2.5)) > 0.01
+    assert_within(mean, limit, err, k=4, what="4×4 ⟨E⟩ from random starts")
+
+
+# --- Kaufman's exact finite-size energy ------------------------------------------------------------------------
+KAUFMAN_SIZE, KAUFMAN_T, RUNS, STEPS, KBURN = 16, 2.269, 32, 2000, 400
+
+
+@functools.cache
+def _kaufman_sampler():
+    model = lattice.Ising((KAUFMAN_SIZE, KAUFMAN_SIZE))
+
+    def one_run(key, temperature):
+        ka, kb = jax.random.split(key)
+        kern = multispin_metropolis(model, temperature)
+        state = kern.init(ka, lattice.random_spins(ka, (REPLICAS, KAUFMAN_SIZE, KAUFMAN_SIZE)))
+        state, _ = run(kern, kb, state, KBURN)
+        _, e = run(kern, jax.random.fold_in(kb, 1), state, STEPS)
+        return jnp.mean(e, axis=0) / model.n  # (32,) time-averaged energy per spin of each replica
+
+    return jax.jit(jax.vmap(one_run, in_axes=(0, None)))
+
+
+def _kaufman(sampled_temperature):
+    keys = jax.random.split(jax.random.key(11), RUNS)
+    return np.asarray(_kaufman_sampler()(keys, jnp.float32(sampled_temperature)), np.float64)  # (runs, 32)
+
+
+def test_energy_matches_kaufman_L16():
+    """Mean energy per spin at T = 2.269 vs Kaufman's exact L = 16 value; the error bar comes from the spread of
+    32 independent runs' means (each the mean of its 32 replicas), valid whatever the replicas' correlation.
+
+    The same data test the replicas' independence: if they are independent, the variance of a run's mean is the
+    within-run replica variance / 32, so their ratio follows F(RUNS-1, RUNS·31).
+    """
+    means = _kaufman(KAUFMAN_T)
+    run_means = means.mean(axis=1)
+    err = run_means.std(ddof=1) / np.sqrt(RUNS)
+    assert_within(run_means.mean(), theory.kaufman_energy(KAUFMAN_SIZE, KAUFMAN_T), err, k=3.5,
+                  what="multispin u(L=16)")
+    within = means.var(axis=1, ddof=1).mean()
+    ratio = run_means.var(ddof=1) / (within / REPLICAS)
+    p = 2 * min(stats.f.sf(ratio, RUNS - 1, RUNS * (REPLICAS - 1)), stats.f.cdf(ratio, RUNS - 1, RUNS * (REPLICAS - 1)))
+    assert p > ACCEPT, (ratio, p)
+
+
+def test_kaufman_rejects_wrong_temperature():
+    """Negative control: runs at 1.05·T are more than 4 standard errors from the exact u(T)."""
+    run_means = _kaufman(WRONG * KAUFMAN_T).mean(axis=1)
+    err = run_means.std(ddof=1) / np.sqrt(RUNS)
+    assert abs(run_means.mean() - theory.kaufman_energy(KAUFMAN_SIZE, KAUFMAN_T)) > 4 * err
