@@ -46,7 +46,7 @@ from .lattice import LatticeInfo, _even_rows, _require_even, pack_checkerboard, 
 __all__ = ["REPLICAS", "MultispinIsingState", "multispin_metropolis", "pack_replicas", "unpack_replicas"]
 
 REPLICAS = 32
-_BITS = jnp.arange(REPLICAS, dtype=jnp.uint32)
+_BITS = np.arange(REPLICAS, dtype=np.uint32)  # NumPy: importing must not start a JAX backend (jax.distributed)
 
 
 def pack_replicas(x: jax.Array) -> jax.Array:

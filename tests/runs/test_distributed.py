@@ -16,7 +16,8 @@ from tests.runs import sharded_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TWO_PROCESSES = sharded_worker.TINY["ising"].replace("[run]\n", "[run]\nprocesses = 2\nheartbeat_timeout = 5\n", 1)
+TWO_PROCESSES = sharded_worker.TINY["ising"].replace(
+    "[run]\n", "[run]\nprocesses = 2\nheartbeat_timeout = 5\ncoordinator_timeout = 60\n", 1)
 
 # Long enough (many small chunks) that a process can be killed between two checkpoints.
 LONG = TWO_PROCESSES.replace("chunk_steps = 20", "chunk_steps = 4").replace("measurement = 40", "measurement = 400")
@@ -101,7 +102,7 @@ def test_a_run_that_sees_another_process_count_is_refused(tmp_path, capsys):
 
 def test_an_unreachable_coordinator_is_exit_1_within_the_timeout(tmp_path):
     cfg_path = tmp_path / "lonely.toml"
-    cfg_path.write_text(TWO_PROCESSES.replace("[run]\n", "[run]\ncoordinator_timeout = 3\n", 1))
+    cfg_path.write_text(TWO_PROCESSES.replace("coordinator_timeout = 60", "coordinator_timeout = 3"))
     t0 = time.monotonic()
     # process 1 of 2 does not host the coordinator service: nothing listens on the port
     proc = _launch(["run", str(cfg_path), "--out", str(tmp_path / "run"), "--quiet"], _free_port(), 1)
@@ -111,3 +112,16 @@ def test_an_unreachable_coordinator_is_exit_1_within_the_timeout(tmp_path):
     assert "could not join the run's processes: nothing answered at the coordinator localhost:" in err
     assert time.monotonic() - t0 < 60
     assert not (tmp_path / "run" / "results.h5").exists()
+
+
+def test_importing_and_loading_a_config_starts_no_backend():
+    """jax.distributed.initialize must come before any backend starts: no module may touch a device at import
+    (a module-level jnp constant did once, and every multi-process run failed)."""
+    code = ("import sys; from jax._src import xla_bridge as xb; import physics, nets, bridges, runs.cli; "
+            "from runs import config; config.loads(open(sys.argv[1]).read()); "
+            "print(xb.backends_are_initialized())")
+    cfg = ROOT / "runs" / "configs" / "quickstart.toml"
+    out = subprocess.run([sys.executable, "-c", code, str(cfg)], cwd=ROOT, capture_output=True, text=True,
+                         env=dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT)), timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"
