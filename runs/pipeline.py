@@ -243,7 +243,7 @@ def _start(cfg: config_mod.Config, job, chunk: int, run_dir: RunDirectory, place
         "deepglass_version": _version(),
         "jax_version": jax.__version__,
         "devices": ", ".join(f"{d.platform}:{getattr(d, 'device_kind', '')}" for d in jax.devices()),
-        "mesh": sharding.mesh_record(placement, len(sharding.select_devices(cfg.run.devices))),
+        "mesh": sharding.mesh_record(placement, len(placement.devices)),
         "total_steps": job.total_steps,
         "record_every": job.record_every,
         "description": cfg.run.description,

@@ -57,15 +57,10 @@ def partition(batch_shape: tuple[int, ...], num_devices: int) -> tuple[int, ...]
     Raises ``ConfigError`` when the batch cannot be split evenly over ``num_devices``, naming the batch, the device
     count and the counts that divide it.
     """
-    remaining = num_devices
-    split = []
-    for size in batch_shape:
-        d = math.gcd(int(size), remaining)
-        split.append(d)
-        remaining //= d
+    split, remaining = _divide(batch_shape, num_devices)
     if remaining != 1:
         total = int(np.prod(batch_shape, dtype=np.int64)) if batch_shape else 1
-        fits = [d for d in range(1, min(total, 4096) + 1) if _fits(batch_shape, d)]
+        fits = [d for d in range(1, min(total, 4096) + 1) if _divide(batch_shape, d)[1] == 1]
         shown = ", ".join(map(str, fits[-8:]))
         raise ConfigError(
             f"run.devices: the batch {' × '.join(map(str, batch_shape)) or '(none)'} cannot be split evenly over "
@@ -73,13 +68,17 @@ def partition(batch_shape: tuple[int, ...], num_devices: int) -> tuple[int, ...]
             f"chains the config did not ask for). Set run.devices to a count that divides it ({shown}), or change "
             f"the batch sizes"
         )
-    return tuple(split)
+    return split
 
 
-def _fits(batch_shape, d):
+def _divide(batch_shape, num_devices) -> tuple[tuple[int, ...], int]:
+    """Devices per batch axis, in order, and the devices left over (1 when the batch splits evenly)."""
+    remaining, split = num_devices, []
     for size in batch_shape:
-        d //= math.gcd(int(size), d)
-    return d == 1
+        d = math.gcd(int(size), remaining)
+        split.append(d)
+        remaining //= d
+    return tuple(split), remaining
 
 
 class Placement:

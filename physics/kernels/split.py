@@ -131,6 +131,11 @@ jax.tree_util.register_dataclass(SplitIsingState, data_fields=["black_halo", "wh
                                  meta_fields=["mesh", "axis_name"])
 
 
+def row_split_counts(rows: int) -> list[int]:
+    """The device counts that split ``rows`` into slabs of an even number of rows."""
+    return [d for d in range(1, rows // 2 + 1) if rows % (2 * d) == 0]
+
+
 def _check(model, mesh, axis_name) -> tuple[str, int]:
     if not isinstance(model, Ising) or len(getattr(model, "shape", ())) != 2:
         raise ValueError(
@@ -150,7 +155,7 @@ def _check(model, mesh, axis_name) -> tuple[str, int]:
     devices = int(mesh.shape[axis_name])
     rows = model.shape[0]
     if rows % (2 * devices):
-        fits = [d for d in range(1, rows // 2 + 1) if rows % (2 * d) == 0]
+        fits = row_split_counts(rows)
         raise ValueError(
             f"model.shape[0]={rows}: rows must split into slabs of an even number of rows over the {devices} "
             f"devices of mesh axis {axis_name!r}, i.e. be divisible by 2 × {devices} = {2 * devices}; "

@@ -87,12 +87,14 @@ class IsingJob(Job):
         """The devices the lattice's rows are split over (``run.devices``), refused when the rows do not split."""
         from jax.sharding import Mesh
 
+        from physics.kernels.split import row_split_counts
+
         from ..sharding import select_devices
 
         devices = select_devices(config.run.devices)
         rows = self.options.shape[0]
         if rows % (2 * len(devices)):
-            fits = [d for d in range(1, rows // 2 + 1) if rows % (2 * d) == 0]
+            fits = row_split_counts(rows)
             raise ConfigError(f"ising.shape = {list(self.options.shape)}: split = 'rows' over {len(devices)} "
                               f"device(s) needs the rows divisible by 2 × {len(devices)}; device counts that "
                               f"split {rows} rows: {fits} (run.devices)")

@@ -2,20 +2,13 @@
 the single-device gradient to rounding, and the block tuples each used exactly once."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import jax
 import numpy as np
 import pytest
 from jax.sharding import Mesh
 
 from physics import spherical, spherical_split
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.devices import run_on_cpu_devices
 
 # Runs in a fresh interpreter with 4 CPU devices (the count is fixed when JAX starts).
 WORKER = r"""
@@ -46,13 +39,7 @@ open(sys.argv[1], "w").write(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def four_devices(tmp_path_factory):
-    out = tmp_path_factory.mktemp("split") / "out.json"
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu",
-               PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", WORKER, str(out)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(out.read_text())
+    return run_on_cpu_devices(["-c", WORKER], tmp_path_factory.mktemp("split") / "out.json")
 
 
 @pytest.mark.parametrize("name", ["p3", "mixed"])

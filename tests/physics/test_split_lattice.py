@@ -6,12 +6,6 @@ The packed kernel itself is checked against exact enumeration and Kaufman's L = 
 bitwise equality carries those checks over to the split kernel."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,21 +14,14 @@ import pytest
 from physics import lattice, run
 from physics.kernels import metropolis
 from physics.kernels.split import split_metropolis
+from tests.devices import run_on_cpu_devices
 from tests.physics import split_worker
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     """One fresh interpreter with 4 CPU devices runs every case of ``split_worker`` and times the kernels."""
-    out = tmp_path_factory.mktemp("split") / "report.json"
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu",
-               PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-m", "tests.physics.split_worker", str(out)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(out.read_text())
+    return run_on_cpu_devices(["-m", "tests.physics.split_worker"], tmp_path_factory.mktemp("split") / "report.json")
 
 
 @pytest.mark.parametrize("case", list(split_worker.CASES))

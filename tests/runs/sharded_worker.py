@@ -18,6 +18,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from tests.runs.test_compare_job import TINY as COMPARE_TINY
+
 TINY = {
     "ising": """
 [run]
@@ -173,45 +175,8 @@ batch_size = 16
 steps = 60
 record_every = 20
 """,
-    "compare": """
-[run]
-kind = "compare"
-seed = 1
-chunk_steps = 4
-[compare]
-widths = [8]
-hidden_layers = 1
-seeds = 4
-steps = 8
-stages = 2
-hessian_probes = 2
-hessian_steps = 4
-hessian_examples = 32
-sizes = [8]
-samples = 2
-replicas = 4
-descent_steps = 8
-funnel_datasets = ["digits", "shuffled"]
-funnel_pairs = [[0, 1], [3, 8]]
-funnel_shape = [2, 3]
-regularization_width = 8
-learning_rates = [1e-3, 1e-2]
-weight_decays = [0.0]
-regularization_seeds = 2
-regularization_steps = 8
-temperatures = [0.5, 1.0]
-langevin_size = 8
-langevin_steps = 20
-blocks = ["plain"]
-depths = [2]
-depth_width = 8
-depth_seeds = 2
-depth_steps = 8
-information_datasets = ["digits", "markov"]
-sequence_length = 64
-num_sequences = 8
-lags = 4
-""",
+    # the toy compare config of test_compare_job, a checkpoint every 4 units so a chunk spreads over 4 devices
+    "compare": COMPARE_TINY.replace("[run]\n", "[run]\nchunk_steps = 4\n", 1),
 }
 
 # Resuming on another mesh is the same code for every kind (the checkpoint holds the gathered global state):

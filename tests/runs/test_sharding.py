@@ -4,10 +4,6 @@ slabs over 4 devices those of the unsplit lattice); the mesh is recorded; a run 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -15,9 +11,8 @@ import pytest
 
 from runs import config, pipeline, sharding
 from runs.config import ConfigError
+from tests.devices import run_on_cpu_devices
 from tests.runs import sharded_worker
-
-ROOT = Path(__file__).resolve().parents[2]
 
 # The networks' recorded losses are the one exception to bitwise equality, measured, not assumed: XLA:CPU fuses
 # log(Σ exp) into one loop whose vector/scalar split depends on how many rows a device holds, so the same network
@@ -33,13 +28,8 @@ MAX_LOSS_DIFFERENCE = 1e-6
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory):
     """One fresh interpreter with 4 CPU devices runs every tiny config on 1 and on 4 devices."""
-    out = tmp_path_factory.mktemp("sharded") / "report.json"
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu",
-               PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-m", "tests.runs.sharded_worker", str(out)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(out.read_text())
+    return run_on_cpu_devices(["-m", "tests.runs.sharded_worker"], tmp_path_factory.mktemp("sharded") / "report.json",
+                              timeout=900)
 
 
 @pytest.mark.parametrize("kind", list(sharded_worker.TINY))
