@@ -50,7 +50,8 @@ def run_bench(names: list[str] | None = None, *, quick: bool = False, out: str |
         module = importlib.import_module(f"{benchmarks.__name__}.{name}")
         rows = module.bench(quick=quick)
         tables.append(format_rows(name, rows, device))
-        records += [{"benchmark": name, "figure": r.figure, "value": r.value, "unit": r.unit, "baseline": r.baseline,
+        records += [{"benchmark": name, "figure": r.figure, "value": None if math.isnan(r.value) else r.value,
+                     "unit": r.unit, "baseline": r.baseline,
                      "baseline_value": None if math.isnan(r.baseline_value) else r.baseline_value,
                      "ratio": None if math.isnan(r.ratio) else r.ratio, "note": r.note, "device": device,
                      "date": date, "command": command, "python": sys.version.split()[0],

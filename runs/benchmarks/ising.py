@@ -5,7 +5,9 @@ vmapped in one program, one sweep = N attempts each. Baseline, same process: a p
 (``np.roll`` neighbour sums, a table of ``exp(-βΔE)``, ``Generator.random`` uniforms) on one lattice.
 
 Multi-spin rows: ``kernels.multispin.multispin_metropolis`` (32 replicas as the bits of uint32 words), counted as
-replica-site updates per ns, against the best packed-kernel rate (over R) at the same L measured in the same run.
+replica-site updates per ns, against the best packed-kernel rate (over R) at the same L measured in the same run,
+and against the numba peer (``runs/benchmarks/_numba_ising.py``: a parallel checkerboard on one lattice, the faster
+of 1 thread and all cores; needs the ``bench`` extra, otherwise a row says it was skipped).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from physics import kernels, lattice, run, theory
 from physics.kernels.multispin import REPLICAS, multispin_metropolis
 
 from . import Row, timeit
+from . import _numba_ising as numba_ising
 
 __all__ = ["bench", "numpy_checkerboard_sweeps"]
 
@@ -68,6 +71,17 @@ def _numpy_rate(size: int, sweeps: int) -> float:
     return size * size * sweeps / timeit(lambda: numpy_checkerboard_sweeps(x, beta, sweeps, rng)) / 1e9
 
 
+def _numba_rate(size: int, sweeps: int) -> float:
+    rng = np.random.default_rng(0)
+    x = np.where(rng.random((size, size)) < 0.5, 1, -1).astype(np.int8)
+    beta = 1.0 / theory.ising_critical_temperature()
+    best = 0.0
+    for threads in numba_ising.thread_counts():  # the peer's best thread count on this machine
+        numba_ising.set_threads(threads)
+        best = max(best, size * size * sweeps / timeit(lambda: numba_ising.checkerboard_sweeps(x, beta, sweeps)) / 1e9)
+    return best
+
+
 def bench(quick: bool = False) -> list[Row]:
     accelerator = jax.default_backend() != "cpu"
     rows = []
@@ -86,8 +100,15 @@ def bench(quick: bool = False) -> list[Row]:
             rate = packed[replicas] = _engine_rate(size, replicas, sweeps)
             rows.append(Row(f"Metropolis L={size} R={replicas} at T_c", rate, "flips/ns",
                             "numpy checkerboard (1 lattice, CPU)", base))
-        rows.append(Row(f"Multi-spin Metropolis L={size} R={REPLICAS} (uint32 bits) at T_c",
-                        _multispin_rate(size, sweeps), "flips/ns",
+        multispin = _multispin_rate(size, sweeps)
+        rows.append(Row(f"Multi-spin Metropolis L={size} R={REPLICAS} (uint32 bits) at T_c", multispin, "flips/ns",
                         f"packed kernel L={size} R={max(packed, key=packed.get)} (best R, same run)",
                         max(packed.values()), "replica-site updates; the 32 replicas share each site's hash word"))
+        if numba_ising.available():
+            rows.append(Row(f"Multi-spin Metropolis L={size} R={REPLICAS} (uint32 bits) at T_c", multispin,
+                            "flips/ns", "numba parallel checkerboard (1 lattice, best thread count, same run)",
+                            _numba_rate(size, max(sweeps, 4)), "the issue's target: ≥ 25× numba at L = 1024"))
+        else:
+            rows.append(Row(f"numba parallel checkerboard L={size}", float("nan"), "flips/ns",
+                            note="numba not installed (pip install deepglass[bench]): peer baseline skipped"))
     return rows
