@@ -6,6 +6,12 @@ traced, so the sweep compiles once. Series recorded every ``record_every`` steps
 Summaries over the measurement window (records after ``equilibration``): per (disorder, temperature) the mean
 energy, |m|, Binder cumulant, susceptibility and specific heat, each with a jackknife error over the independent
 replicas, and the exact finite-L (Kaufman) and L → ∞ (Onsager) values where they exist.
+
+``split = "rows"`` lays each lattice out in slabs of rows (slices of the first axis) over ``run.devices``, for
+lattices too large for one device: 2D Ising Metropolis on the packed split kernel (``kernels.split_metropolis``),
+every other Metropolis or heat-bath lattice on ``kernels.split_generic.split_checkerboard``. Both give the
+configurations of the unsplit run bit for bit; energies too, except with Gaussian couplings, whose per-slab float32
+sums round differently from the unsplit kernel's running sum (each within float32 summation error of the exact one).
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from physics import kernels, lattice, observables, run, theory
+from physics.kernels.split_generic import split_checkerboard
 
 from ..config import ConfigError, option, require_multiples
 from .base import Job, Series
@@ -55,10 +62,18 @@ class IsingConfig:
         if self.kernel == "parallel_tempering" and len(self.temperatures) < 2:
             raise ConfigError(f"{prefix}.temperatures = {list(self.temperatures)}: parallel tempering needs ≥ 2")
         require_multiples(self, prefix, ("equilibration", "measurement"))
-        if self.split == "rows" and (self.model != "ising" or len(self.shape) != 2 or self.kernel != "metropolis"):
-            raise ConfigError(f"{prefix}.split = 'rows': splits the packed 2D Ising Metropolis kernel; needs "
-                              f"model = 'ising', a 2D shape and kernel = 'metropolis' (got model = {self.model!r}, "
-                              f"shape = {list(self.shape)}, kernel = {self.kernel!r})")
+        if self.split == "rows" and self.kernel not in ("metropolis", "heat_bath"):
+            raise ConfigError(f"{prefix}.split = 'rows': splits one lattice's checkerboard sweeps (kernel = "
+                              f"'metropolis' or 'heat_bath'); kernel = {self.kernel!r} has no split version ("
+                              f"{_UNSPLIT[self.kernel]})")
+
+
+# why a kernel cannot run on a lattice split in row slabs
+_UNSPLIT = {
+    "wolff": "a cluster can span the whole lattice, so its growth is not a local update with halo rows",
+    "parallel_tempering": "it exchanges whole configurations between temperatures; split one lattice per "
+                          "temperature with metropolis or heat_bath instead",
+}
 
 
 class IsingJob(Job):
@@ -128,10 +143,29 @@ class IsingJob(Job):
         return int(np.prod(self.options.shape))
 
     def estimate_bytes(self):
+        """Bytes of the run, about; with ``split = "rows"`` the devices' count times the most one device holds
+        (the pipeline checks ``estimate_bytes / devices`` against one device's memory)."""
         o = self.options
         chains = self.couplings.shape[0] * len(self.temps) * o.replicas
         records = self.total_steps // o.record_every
-        return chains * (self.n * 16 + records * 12)  # split = "rows": divided by the devices (memory per device)
+        if self.mesh is None:
+            return chains * (self.n * 16 + records * 12)
+        devices = self.mesh.devices.size
+        # a device holds its slab plus two halo slices on each side during a sweep (the packed 2D kernel: fewer)
+        rows = o.shape[0] // devices
+        slab_sites = (rows + 4) * (self.n // o.shape[0])
+        # per site and chain: spins and the sweep's float32 temporaries (16 bytes, as unsplit); the EA state also
+        # carries its couplings (4 bytes per bond direction), and the kernel one halo-padded copy per sample
+        per_site = 16 + (4 * len(o.shape) if self.spin_glass else 0)
+        bonds = self.couplings.shape[0] * slab_sites * 4 * len(o.shape) if self.spin_glass else 0
+        per_device = chains * (slab_sites * per_site + records * 12) + bonds  # records: replicated scalars
+        return devices * per_device
+
+    @property
+    def _packed_split(self) -> bool:
+        """The 2D Ising Metropolis lattice split in rows runs on the packed kernel (``kernels.split_metropolis``)."""
+        o = self.options
+        return o.model == "ising" and len(o.shape) == 2 and o.kernel == "metropolis"
 
     # --- model and kernel -------------------------------------------------------------------------------
     def _model(self, couplings):
@@ -145,8 +179,10 @@ class IsingJob(Job):
         if o.kernel == "parallel_tempering":
             base = getattr(kernels, o.pt_base)
             return kernels.parallel_tempering(lambda t: base(model, t), temperature)
-        if self.mesh is not None:
+        if self.mesh is not None and self._packed_split:
             return kernels.split_metropolis(model, temperature, self.mesh)
+        if self.mesh is not None:
+            return split_checkerboard(model, temperature, self.mesh, algorithm=o.kernel)
         return getattr(kernels, o.kernel)(model, temperature)
 
     # --- layout -----------------------------------------------------------------------------------------

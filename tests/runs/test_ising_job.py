@@ -192,3 +192,84 @@ def test_ising_job_edwards_anderson_matches_enumeration(tmp_path, shape, disorde
     wrong = _spin_glass_z(results, couplings, tuple(shape), temps * (1 + WRONG))
     for name, values in wrong.items():
         assert np.max(np.abs(values)) > Z_MAX, (name, values.round(2))
+
+
+# --- one lattice split in row slabs over devices (split = "rows") ---------------------------------------------
+
+# The datasets computed from energies: with Gaussian bonds the split run's per-slab sums round differently
+# (physics.kernels.split_generic); everything computed from the configurations alone stays bitwise.
+ENERGY_DATASETS = {"energy_per_spin", "energy_per_spin_mean", "energy_per_spin_stderr", "specific_heat_mean",
+                   "specific_heat_stderr"}
+
+
+def _split_jobs(tmp_path_factory, *names):
+    """A fresh interpreter with 4 CPU devices runs the named EA configs of ``split_generic_worker.JOBS`` split in
+    rows over 4 devices and unsplit on 1, and plans a 64³ run."""
+    from tests.devices import run_on_cpu_devices
+
+    return run_on_cpu_devices(["-m", "tests.physics.split_generic_worker", "--job", *names],
+                              tmp_path_factory.mktemp("split_jobs") / "report.json")
+
+
+@pytest.fixture(scope="module")
+def split_jobs(tmp_path_factory):
+    return _split_jobs(tmp_path_factory, "ea3d_pm1_metropolis")
+
+
+def test_split_pm1_job_on_4_devices_gives_the_unsplit_datasets_bitwise(split_jobs):
+    """3D ±J EA, Metropolis: every dataset (energies included: integer bonds make every float32 sum exact) and
+    the final configurations equal the 1-device unsplit run's."""
+    report = split_jobs["ea3d_pm1_metropolis"]
+    assert report["differences"] == {}, report["differences"]
+    assert report["configuration_mismatches"] == 0 and report["configurations"] == 2 * 2 * 2 * 128
+    mesh = report["mesh"]
+    assert mesh["axis_names"] == ["rows"] and mesh["axis_sizes"] == [4] and mesh["devices_used"] == 4
+
+
+@pytest.mark.slow
+def test_split_gaussian_job_on_4_devices_differs_only_by_energy_rounding(tmp_path_factory):
+    """2D Gaussian EA, heat bath: configurations, magnetizations and overlaps bitwise; the recorded energies per
+    spin within the rigorous float32 rounding bound of the two summation orders (``_job_energy_bound_per_spin``),
+    and only the energy datasets differ. (Slow: its own 4-device interpreter; the kernel-level Gaussian cases of
+    test_split_generic.py run by default.)"""
+    report = _split_jobs(tmp_path_factory, "ea2d_gaussian_heat_bath")["ea2d_gaussian_heat_bath"]
+    assert report["configuration_mismatches"] == 0 and report["configurations"] == 2 * 2 * 2 * 128
+    differences = report["differences"]
+    assert set(differences) <= ENERGY_DATASETS, differences
+    assert all(value is not None for value in differences.values()), differences
+    bound = report["energy_bound_per_spin"]
+    # the mean over records of energies each within the bound is within it too (float64 mean: no extra rounding
+    # at this size)
+    for name in ("energy_per_spin", "energy_per_spin_mean"):
+        assert differences.get(name, 0.0) <= bound, (name, differences, bound)
+
+
+def test_split_memory_estimate_is_per_device(split_jobs):
+    """A 64³ lattice split over 4 devices: each holds 16 + 4 halo slices of the 64 + 4 one device holds (spins,
+    sweep temporaries and couplings all scale with the slab; the few recorded scalars are negligible)."""
+    plans = split_jobs["plans"]
+    ratio = plans["split_4"]["memory_per_device_bytes"] / plans["split_1"]["memory_per_device_bytes"]
+    assert abs(ratio - 20 / 68) < 1e-3, plans
+    assert plans["split_4"]["memory_bytes"] == 4 * plans["split_4"]["memory_per_device_bytes"], plans
+
+
+@pytest.mark.parametrize("model, shape, kernel", [
+    ("ising", [4, 4, 4], "heat_bath"), ("ising", [4, 4, 4], "metropolis"), ("ising", [4, 4], "heat_bath"),
+    ("edwards_anderson", [4, 4], "metropolis"), ("edwards_anderson", [4, 4, 4], "heat_bath"),
+])
+def test_split_rows_is_accepted_for_checkerboard_kernels(model, shape, kernel):
+    cfg = config.loads(f'[run]\nkind = "ising"\n[ising]\nmodel = "{model}"\nshape = {shape}\nkernel = "{kernel}"\n'
+                       'split = "rows"\n')
+    assert cfg.job.split == "rows"
+
+
+@pytest.mark.parametrize("kernel, reason", [
+    ("wolff", "a cluster can span the whole lattice"),
+    ("parallel_tempering", "it exchanges whole configurations between temperatures"),
+])
+def test_split_rows_refuses_cluster_and_tempering_kernels_with_the_reason(kernel, reason):
+    text = (f'[run]\nkind = "ising"\n[ising]\nshape = [8, 8]\ntemperatures = [2.0, 2.5]\nkernel = "{kernel}"\n'
+            'split = "rows"\n')
+    with pytest.raises(config.ConfigError, match=rf"ising.split = 'rows': .*kernel = '{kernel}' has no split "
+                                                 rf"version \({reason}"):
+        config.loads(text)

@@ -140,8 +140,8 @@ def test_a_job_over_the_memory_of_its_devices_is_refused_with_the_figures():
 
 def test_split_rows_is_validated_with_the_device_counts_that_work(monkeypatch):
     base = sharded_worker.TINY["ising_split"]
-    with pytest.raises(ConfigError, match=r"ising.split = 'rows': splits the packed 2D Ising Metropolis kernel"):
-        config.loads(base.replace('split = "rows"', 'split = "rows"\nkernel = "heat_bath"'))
+    with pytest.raises(ConfigError, match=r"ising.split = 'rows': .*kernel = 'wolff' has no split version"):
+        config.loads(base.replace('split = "rows"', 'split = "rows"\nkernel = "wolff"'))
     cfg = config.loads(base.replace("shape = [16, 16]", "shape = [6, 16]"))
     assert pipeline.plan(cfg)["mesh"] == {"rows": 1}  # 6 rows on 1 device: fine
     # on 4 devices 6 rows do not split into slabs of an even number of rows
