@@ -145,6 +145,7 @@ def plan(cfg: config_mod.Config) -> dict:
         "devices": [f"{d.platform}:{getattr(d, 'device_kind', '')}" for d in jax.devices()],
         "mesh": dict(zip(placement.axis_names, map(int, placement.mesh.devices.shape), strict=True)),
         "batch_shape": list(placement.batch_shape),
+        "job_places": bool(placement.job_places),
         "processes": int(jax.process_count()),
         "notes": list(cfg.notes),
     }
@@ -154,7 +155,10 @@ def format_plan(p: dict, source: str) -> str:
     """The plan as the lines ``deepglass check`` prints."""
     batch = " × ".join(f"{k} {v}" for k, v in p["batch"].items()) or "one"
     mesh = " × ".join(f"{k} {v}" for k, v in p["mesh"].items())
-    batch_shape = " × ".join(map(str, p["batch_shape"])) or "(nothing to split: one device computes)"
+    if p.get("job_places"):  # the job divides its own work (a lattice in slabs, coupling groups, compare's units)
+        over = f"{' × '.join(p['mesh'])}, divided by the job itself"
+    else:
+        over = "the batch " + (" × ".join(map(str, p["batch_shape"])) or "(nothing to split: one device computes)")
     lines = [
         f"{source}: valid ({p['kind']} job, seed {p['seed']})",
         f"  batch:     {batch}",
@@ -164,7 +168,7 @@ def format_plan(p: dict, source: str) -> str:
         f"(of {p['available_bytes'] / 2**30:,.1f} GiB available)",
         f"  results:   about {p['results_bytes'] / 2**20:,.1f} MiB of time series in results.h5",
         f"  devices:   {_device_summary(p['devices'])}; {p['processes']} process(es)",
-        f"  mesh:      {mesh} over the batch {batch_shape}, about "
+        f"  mesh:      {mesh} over {over}, about "
         f"{p['memory_per_device_bytes'] / 2**20:,.1f} MiB per device",
     ]
     lines += [f"  note:      {n}" for n in p["notes"]]

@@ -13,17 +13,29 @@ Summaries: per-temperature energies with stderr over independent chains (replica
 (``-ξ(1)/T``, Cugliandolo–Kurchan e_th(T), E_th, E_0), the overlap histogram P(q), and, when ``hessian`` is on,
 the Riemannian Hessian spectrum and index of the end states next to the semicircle (centre ``-p e``, radius
 ``√(2p(p-1))``).
+
+One model over several devices (``split = "couplings"``, hashed couplings): instead of dividing the chains, every
+device of ``run.devices`` steps every chain (replicated state) and generates only its share of the coupling blocks:
+the block list of each degree is cut into ``coupling_groups`` groups, each device takes ``coupling_groups / D``
+consecutive ones, and the partial gradients of all groups are gathered and added in group order
+(``physics.spherical_split``). Energies (all Metropolis needs) come from the same ordered sums by Euler's relation.
+So a run is bitwise the same on every device count dividing ``coupling_groups`` (default 8: 1, 2, 4 or 8 devices;
+another count is refused with the allowed ones); it differs from the unsplit hashed job only by the order of that
+sum (float32 rounding). More groups allow more device counts but gather ``coupling_groups × chains × n`` floats per
+evaluation. The memory estimate (``run --dry-run``) is per device: the whole state plus the gathered partials.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from physics import kernels, observables, run, spherical, theory
+from physics import kernels, observables, run, spherical, spherical_split, theory
+from physics.kernels.sphere import metropolis_sphere
 
 from ..config import ConfigError, option, require_multiples
 from .base import Job, Series
@@ -31,13 +43,15 @@ from .base import Job, Series
 __all__ = ["PSpinJob", "PSpinConfig"]
 
 _HESSIAN_MAX_N = 1024
+_SPLIT_AXIS = "couplings"  # the mesh axis the coupling groups are divided over (split = "couplings")
 
 
 @dataclasses.dataclass(frozen=True)
 class PSpinConfig:
     """The ``[pspin]`` table."""
 
-    n: int = option(64, ge=2, le=46340, help="number of spins")
+    n: int = option(64, ge=2, le=spherical.MAX_N,
+                    help="number of spins (≤ 2^30; past 46,340 the extended coupling counter of physics.spherical)")
     p: int = option(3, ge=2, le=8, help="degree of a pure p-spin (ignored when mixture is given)")
     mixture: dict | None = option(None, help='mixed model {"p": c_p}, e.g. {"2" = 0.5, "3" = 1.0}')
     couplings: Literal["dense", "hashed"] = option("dense", help="stored tensor or generated on the fly")
@@ -54,6 +68,11 @@ class PSpinConfig:
     record_every: int = option(10, ge=1, help="steps between records")
     waiting_times: tuple[int, ...] = option((0,), ge=0, min_len=1, help="t_w of the two-time correlation")
     hessian: bool = option(False, help="Riemannian Hessian spectrum of the end states (n ≤ 1024)")
+    block: int = option(0, ge=0, help="hashed coupling tile edge b (0: automatic, b^p ≈ 2^18 on CPU, 2^24 on GPU)")
+    split: Literal["none", "couplings"] = option(
+        "none", help='"couplings": one hashed model per sample, its coupling blocks divided over run.devices')
+    coupling_groups: int = option(8, ge=1, help="split = 'couplings': groups of coupling blocks, summed in order; "
+                                                "the result depends on it, never on the device count (a multiple)")
 
     def degrees(self):
         if self.mixture is None:
@@ -88,13 +107,28 @@ class PSpinConfig:
                                   f"coupling hash)")
         if self.hessian and self.n > _HESSIAN_MAX_N:
             raise ConfigError(f"{prefix}.hessian = true: needs n ≤ {_HESSIAN_MAX_N} (n = {self.n})")
+        if self.split == "couplings" and self.couplings != "hashed":
+            raise ConfigError(f"{prefix}.split = 'couplings': divides the generated coupling blocks among the devices; "
+                              f"needs couplings = 'hashed' (got {self.couplings!r}); allowed: split = 'none' with "
+                              f"any couplings, or split = 'couplings' with couplings = 'hashed'")
+        if self.block and self.couplings != "hashed":
+            raise ConfigError(f"{prefix}.block = {self.block}: sets the tile of generated couplings; needs couplings "
+                              f"= 'hashed' (got {self.couplings!r}), or leave block = 0")
+        if self.block > self.n:
+            raise ConfigError(f"{prefix}.block = {self.block}: must be ≤ n = {self.n} (or 0: automatic)")
 
 
 class PSpinJob(Job):
     kind = "pspin"
     Config = PSpinConfig
+    placement_axis = _SPLIT_AXIS  # when split = "couplings" (batch_ndim is then None: the job lays itself out)
+
     @property
     def memory_hint(self):
+        if self.options.split == "couplings":
+            # every device holds every chain: more devices divide the work, not the memory
+            return ("; lower pspin.replicas, the number of pspin.temperatures, pspin.disorder_samples, "
+                    "pspin.coupling_groups or pspin.block")
         if self.options.couplings == "dense":
             return "; lower pspin.n, or use couplings = 'hashed' (O(n) memory)"
         return ("; lower pspin.n, pspin.replicas, the number of pspin.temperatures or pspin.disorder_samples, or "
@@ -117,9 +151,42 @@ class PSpinJob(Job):
                     f"{need * o.disorder_samples:,} bytes, over the {budget:,} of {where}; use couplings = 'hashed'")
         dkey = jax.random.fold_in(jax.random.key(config.run.seed), 2)
         keys = jax.random.split(dkey, o.disorder_samples)
-        self.models = jax.jit(jax.vmap(lambda k: spherical.PSpin.random(k, o.n, self.degrees,
-                                                                        couplings=o.couplings)))(keys)
-        self._advance = jax.jit(self._advance_impl, static_argnames="num")
+        block = o.block or None
+        self.models = jax.jit(jax.vmap(lambda k: spherical.PSpin.random(k, o.n, self.degrees, couplings=o.couplings,
+                                                                        block=block)))(keys)
+        self.mesh = self._coupling_mesh(config) if o.split == "couplings" else None
+        if self.mesh is None:
+            self._advance = jax.jit(self._advance_impl, static_argnames="num")
+        else:
+            self._advance = jax.jit(self._split_advance, static_argnames="num")
+
+    def _coupling_mesh(self, config):
+        """The devices the coupling groups are divided over (``run.devices``); the models go on it replicated and
+        each device gets ``coupling_groups / devices`` consecutive groups of every degree's block table."""
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        from ..sharding import select_devices
+
+        devices = select_devices(config.run.devices)
+        groups = self.options.coupling_groups
+        if groups % len(devices):
+            fits = [d for d in range(1, groups + 1) if groups % d == 0]
+            raise ConfigError(f"run.devices = {config.run.devices!r}: split = 'couplings' over {len(devices)} "
+                              f"device(s) needs a device count dividing pspin.coupling_groups = {groups}; allowed "
+                              f"counts: {fits} (or change pspin.coupling_groups)")
+        mesh = Mesh(np.asarray(devices), (_SPLIT_AXIS,))
+        self.models = jax.device_put(self.models, NamedSharding(mesh, PartitionSpec()))
+        return mesh
+
+    @functools.cached_property
+    def tables(self):
+        """Each degree's block table in ``coupling_groups`` groups, split over the mesh (built on first use: at
+        large n it is ~10⁶ rows, which ``run --dry-run`` does not need)."""
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        one_model = jax.tree.map(lambda a: a[0], self.models)
+        return tuple(jax.device_put(t, NamedSharding(self.mesh, PartitionSpec(_SPLIT_AXIS)))
+                     for t in spherical_split.group_tables(one_model, self.options.coupling_groups))
 
     # --- sizes ------------------------------------------------------------------------------------------
     @property
@@ -136,6 +203,8 @@ class PSpinJob(Job):
 
     @property
     def batch_ndim(self):
+        if self.mesh is not None:
+            return None  # every device holds every chain (replicated); the couplings are what is divided
         # carry (disorder, temperature, replica, …): disorder × temperature are split; the replicas of one
         # sample stay together because a dense model's gradient treats them as one matrix product, whose
         # rounding could depend on how many columns a device holds. Parallel tempering: (disorder, replica, …).
@@ -147,24 +216,40 @@ class PSpinJob(Job):
         return max(o.record_every, (o.steps // 10) // o.record_every * o.record_every)
 
     def estimate_bytes(self):
+        """Bytes in all; with split = "couplings" the devices' total (``run --dry-run`` shows it divided by the
+        device count: per device)."""
         o = self.options
         chains = o.disorder_samples * self._chains_per_sample
         records = o.steps // o.record_every
         per_sample = spherical.estimate_bytes(o.n, self.degrees, o.couplings, self._chains_per_sample)
-        return (o.disorder_samples * per_sample + chains * o.n * 4 * (4 + len(self.tw))
-                + chains * records * 4 * (3 + len(self.tw)))
+        if o.block:  # spherical.estimate_bytes assumes the backend's default tile; count the configured one
+            for deg in self.models.degrees:
+                auto = spherical._default_block(o.n, deg)
+                per_sample += 4 * 8 * (o.block**deg - auto**deg) + 4 * self._chains_per_sample * 2 * (
+                    o.block ** (deg - 1) - auto ** (deg - 1))
+        total = (o.disorder_samples * per_sample + chains * o.n * 4 * (4 + len(self.tw))
+                 + chains * records * 4 * (3 + len(self.tw)))
+        if self.mesh is None:
+            return total
+        # each device holds every chain and state (replicated), generates its own blocks, and receives the partial
+        # gradients of all coupling_groups groups (float32, every chain) before adding them in order
+        gathered = chains * o.coupling_groups * o.n * 4
+        return (total + gathered) * self.mesh.devices.size
 
     # --- kernels ----------------------------------------------------------------------------------------
     def _single(self, model, temperature):
         o = self.options
+        # the random walk on the sphere is registered for PSpin; a split model (GroupedPSpin) has the same
+        # energy interface, so it takes that kernel directly
+        metropolis = kernels.metropolis if isinstance(model, spherical.PSpin) else metropolis_sphere
         if o.dynamics == "langevin":
             return kernels.langevin(model, temperature, o.step_size)
         if o.dynamics == "gradient_descent":
             return kernels.gradient_descent(model, o.step_size, o.tolerance)
         if o.dynamics == "metropolis":
-            return kernels.metropolis(model, temperature, o.step_size)
+            return metropolis(model, temperature, o.step_size)
         base = self.options.pt_base
-        make = ((lambda t: kernels.metropolis(model, t, o.step_size)) if base == "metropolis"
+        make = ((lambda t: metropolis(model, t, o.step_size)) if base == "metropolis"
                 else (lambda t: kernels.langevin(model, t, o.step_size)))
         return kernels.parallel_tempering(make, temperature)
 
@@ -215,8 +300,41 @@ class PSpinJob(Job):
             c["pair_of_temperatures"] = np.arange(len(self.temps) - 1)
         return c
 
+    # --- split over the devices -------------------------------------------------------------------------
+    def _view(self, model, tables):
+        """The model the kernels see: itself, or (split = "couplings", inside ``shard_map``) its share of the
+        coupling groups with the partial gradients gathered and added in group order."""
+        if self.mesh is None:
+            return model
+        return spherical_split.GroupedPSpin(model, tables, _SPLIT_AXIS, self.options.coupling_groups)
+
+    def _on_mesh(self, fn, replicated_args: int):
+        """``fn(models, tables, *args)`` run on every device of the mesh: tables split by group, the rest (models,
+        chains, keys) and the results replicated — each device steps every chain with the same gradient bits."""
+        from jax.sharding import PartitionSpec
+
+        rep = PartitionSpec()
+        return jax.shard_map(fn, mesh=self.mesh, in_specs=(rep, PartitionSpec(_SPLIT_AXIS)) + (rep,) * replicated_args,
+                             out_specs=rep, check_vma=False)
+
+    def _split_advance(self, models, tables, carry, key, start, num):
+        return self._on_mesh(lambda m, tb, c, k, s: self._advance_body(m, tb, c, k, s, num), 3)(
+            models, tables, carry, key, start)
+
+    def from_checkpoint(self, saved):
+        if self.mesh is None:
+            return saved
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        return jax.device_put(saved, NamedSharding(self.mesh, PartitionSpec()))  # replicated, as init made it
+
     # --- state ------------------------------------------------------------------------------------------
     def init(self, key):
+        if self.mesh is None:
+            return jax.jit(self._init_body)(self.models, (), key)
+        return jax.jit(self._on_mesh(self._init_body, 1))(self.models, self.tables, key)
+
+    def _init_body(self, models, tables, key):
         o = self.options
         t, r = len(self.temps), o.replicas
         shape = (r, t) if self.pt else (t, r)
@@ -224,13 +342,13 @@ class PSpinJob(Job):
         def one(model, k):
             ks = jax.random.split(k, t * r).reshape(*shape)
             xs = jax.vmap(jax.vmap(model.random_state))(ks)
-            states = self._sample_kernel(model).init(k, xs)
+            states = self._sample_kernel(self._view(model, tables)).init(k, xs)
             x = self._tr(states.x)
             snaps = jnp.where(jnp.asarray(self.tw == 0)[:, None], x[:, :, None, :], 0.0)  # t_w = 0: the start
             return states, snaps
 
         keys = jax.random.split(key, o.disorder_samples)
-        return jax.jit(jax.vmap(one))(self.models, keys)
+        return jax.vmap(one)(models, keys)
 
     def _observe(self, states, info, snaps, t):
         o = self.options
@@ -251,11 +369,14 @@ class PSpinJob(Job):
         return out
 
     def _advance_impl(self, carry, key, start, num):
+        return self._advance_body(self.models, (), carry, key, start, num)
+
+    def _advance_body(self, models, tables, carry, key, start, num):
         every = self.options.record_every
         tw = jnp.asarray(self.tw, jnp.uint32)
 
         def per_sample(model, states, snaps, index):
-            kernel = self._sample_kernel(model)
+            kernel = self._sample_kernel(self._view(model, tables))
             kd = jax.random.fold_in(key, index)
 
             def one_record(c, r):
@@ -273,12 +394,16 @@ class PSpinJob(Job):
             return (states, snaps), obs
 
         index = jnp.arange(self.options.disorder_samples, dtype=jnp.uint32)
-        carry, trace = jax.vmap(per_sample)(self.models, carry[0], carry[1], index)
+        carry, trace = jax.vmap(per_sample)(models, carry[0], carry[1], index)
         series = {k: jnp.moveaxis(v, 1, -1) for k, v in trace.items()}  # (disorder, time, ...) → time last
         return carry, series
 
     def advance(self, carry, key, start, num):
-        carry, series = self._advance(carry, key, jnp.asarray(start, jnp.uint32), num)
+        start = jnp.asarray(start, jnp.uint32)
+        if self.mesh is None:
+            carry, series = self._advance(carry, key, start, num)
+        else:
+            carry, series = self._advance(self.models, self.tables, carry, key, start, num)
         if start + num >= self.total_steps and self.options.hessian:
             self._final = self._spectra(carry[0])
         return carry, series

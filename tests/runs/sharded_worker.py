@@ -210,7 +210,8 @@ def differences(a: dict, b: dict) -> dict[str, float | None]:
         if x.dtype.kind == "f":
             if not np.array_equal(x, y, equal_nan=True):
                 finite = np.isfinite(x) & np.isfinite(y)
-                if not np.array_equal(np.isnan(x), np.isnan(y)) or not np.array_equal(x[~finite], y[~finite]):
+                same_nonfinite = np.array_equal(x[~finite], y[~finite], equal_nan=True)
+                if not np.array_equal(np.isnan(x), np.isnan(y)) or not same_nonfinite:
                     out[name] = None
                 else:
                     out[name] = float(np.max(np.abs(x[finite] - y[finite])))
