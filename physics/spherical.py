@@ -16,12 +16,30 @@ Equivalently ``H(s) = -Σ_p Σ_{all ordered i} S^{(p)}_{i1…ip} s_i1 … s_ip``
 ``S^{(p)} = c_p K_sorted Π m_a! / p!``; then ``∇H = -p S·s^{p-1}`` and ``∇²H = -p(p-1) S·s^{p-2}``.
 
 Couplings are a counter-based hash of (key, sorted index tuple): the normal number of the tuple
-``(a_1 ≤ … ≤ a_p)`` is Box–Muller of two words ``mix32(mix32(c ^ k0) ^ k1)`` with ``c = 2(a_{p-1} n + a_p)``,
-``c + 1`` and the per-tuple key ``(k0, k1)`` = two hashed words of the lead index ``a_1 n^{p-3} + … + a_{p-2}``
-(``physics.hashing``). ``couplings="dense"`` materializes exactly these numbers into ``S`` (n^p floats), so a
-batch of R replicas is a GEMM ``(R × n)·(n × n^{p-1})`` when the methods are vmapped; ``couplings="hashed"``
-regenerates them on every evaluation in blocks of ``b^p`` nondecreasing tuples (O(n + b^p) memory), each block
-serving every vmapped replica with two GEMMs. For one key both give the same H to rounding.
+``(a_1 ≤ … ≤ a_p)`` is Box–Muller of the two words ``mix32(mix32(c ^ k0) ^ k1)`` and ``mix32(mix32((c + 1) ^ k0)
+^ k1)`` (``physics.hashing``), with a per-tuple key ``(k0, k1)`` and an even counter c. Both come from the key
+step ``κ((k0, k1), x) = (h(2x), h(2x + 1))``, ``h(y) = mix32(mix32(y ^ k0) ^ k1)``, which is injective in x for
+``x < 2^31`` (its first word is a bijection of 2x). With ``σ`` the key words of the degree's disorder key:
+
+- standard counter, wherever it is defined (n ≤ 46,340 and n^{p-2} < 2^31):
+  ``(k0, k1) = κ(σ, a_1 n^{p-3} + … + a_{p-2})`` (the lead index; 0 for p = 2) and ``c = 2(a_{p-1} n + a_p)``,
+  which fits one uint32 word while ``2(n² - 1) + 1 < 2^32``;
+- extended counter, beyond (n ≤ 2^30, any p): the lead is absorbed one index at a time and the tail index
+  ``a_{p-1}`` by one more step, ``(k0, k1) = κ(…κ(κ(σ, a_1), a_2)…, a_{p-1})``, and ``c = 2 a_p``. For p = 3 the
+  first step is the standard key of the lead ``a_1``, so the extension only moves ``a_{p-1}`` from the counter
+  into the key. Past n = 46,340 the standard counter would wrap: two tuples with the same lead whose tails
+  ``t = a_{p-1} n + a_p`` differ by 2^31 would get the same counter ``2t mod 2^32``, hence the same coupling.
+
+In the extended scheme, tuples that share ``a_1 … a_{p-2}`` (one parent key) get distinct keys for distinct
+``a_{p-1}`` (κ is injective) and distinct counters for distinct ``a_p``: their (key, counter) pairs are all
+different; keys of different parents are independent hashes (equal only by a 64-bit collision). The standard scheme
+is kept bitwise, so every model with n ≤ 46,340 has the couplings it always had. For p = 3 the extension costs one
+more key step (four ``mix32``) per coupling, 12 instead of 8.
+
+``couplings="dense"`` materializes exactly these numbers into ``S`` (n^p floats), so a batch of R replicas is a
+GEMM ``(R × n)·(n × n^{p-1})`` when the methods are vmapped; ``couplings="hashed"`` regenerates them on every
+evaluation in blocks of ``b^p`` nondecreasing tuples (O(n + b^p) memory), each block serving every vmapped replica
+with two GEMMs. For one key both give the same H to rounding.
 """
 from __future__ import annotations
 
@@ -37,9 +55,14 @@ import numpy as np
 
 from . import hashing
 
-__all__ = ["PSpin", "random_state", "retract", "project", "tangent_eigenvalues", "hessian_index", "estimate_bytes"]
+__all__ = ["PSpin", "MAX_N", "random_state", "retract", "project", "tangent_eigenvalues", "hessian_index",
+           "estimate_bytes"]
 
-_MAX_N_COUNTER = 46340  # 2(n² - 1) + 1 < 2^32: the tail counter fits one uint32 word
+_MAX_N_COUNTER = 46340  # 2(n² - 1) + 1 < 2^32: the standard tail counter fits one uint32 word
+_MAX_LEAD = 2**31  # the standard lead index must stay below it (the key step hashes 2·lead + 1 in one word)
+# The extended counter: a key step takes 2a + 1 < 2^32 for every index; 2^30 also keeps the int32 block offsets of
+# the hashed evaluation (< n + b) from overflowing.
+MAX_N = 1 << 30
 _COUPLINGS = ("dense", "hashed")
 # Couplings per generated block, b^p: on a CPU a block should stay in cache (2^18 floats = 1 MB: measured 2× faster
 # than 2^21 at n = 512, R = 64); an accelerator wants large blocks to fill the device (2^24: b = 256 for p = 3).
@@ -161,17 +184,40 @@ def _cos_2pi(u: jax.Array) -> jax.Array:
     return x + x * x2 * poly
 
 
+def _standard_counter(n: int, p: int) -> bool:
+    """Whether degree p at size n uses the standard counter (module doc): its counter and lead fit uint32."""
+    return n <= _MAX_N_COUNTER and n ** (p - 2) < _MAX_LEAD
+
+
+def _key_step(k0: jax.Array, k1: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``κ((k0, k1), x)``: two hashed words of the counters 2x and 2x + 1 under the key (k0, k1)."""
+    u32 = jnp.uint32
+    return (hashing.mix32(hashing.mix32((u32(2) * x) ^ k0) ^ k1),
+            hashing.mix32(hashing.mix32((u32(2) * x + u32(1)) ^ k0) ^ k1))
+
+
+def _tuple_words(seed: jax.Array, idx: list[jax.Array], n: int) -> tuple[jax.Array, jax.Array]:
+    """The two uint32 words of the sorted index tuples ``idx`` (p broadcastable uint32 arrays): the module doc."""
+    u32 = jnp.uint32
+    if _standard_counter(n, len(idx)):
+        lead = jnp.zeros((), u32)
+        for a in idx[:-2]:
+            lead = lead * u32(n) + a
+        k0, k1 = _key_step(seed[0], seed[1], lead)
+        c = u32(2) * (idx[-2] * u32(n) + idx[-1])
+    else:
+        k0, k1 = seed[0], seed[1]
+        for a in idx[:-1]:
+            k0, k1 = _key_step(k0, k1, a)
+        c = u32(2) * idx[-1]
+    return (hashing.mix32(hashing.mix32(c ^ k0) ^ k1), hashing.mix32(hashing.mix32((c + u32(1)) ^ k0) ^ k1))
+
+
 def _tuple_normal(seed: jax.Array, idx: list[jax.Array], n: int) -> jax.Array:
     """Standard normals for sorted index tuples ``idx`` (p broadcastable uint32 arrays): see the module doc."""
-    u32 = jnp.uint32
-    lead = jnp.zeros((), u32)
-    for a in idx[:-2]:
-        lead = lead * u32(n) + a
-    k0 = hashing.mix32(hashing.mix32((u32(2) * lead) ^ seed[0]) ^ seed[1])
-    k1 = hashing.mix32(hashing.mix32((u32(2) * lead + u32(1)) ^ seed[0]) ^ seed[1])
-    c = u32(2) * (idx[-2] * u32(n) + idx[-1])
-    u1 = 1.0 - _uniform(hashing.mix32(hashing.mix32(c ^ k0) ^ k1))  # (0, 1]
-    u2 = _uniform(hashing.mix32(hashing.mix32((c + u32(1)) ^ k0) ^ k1))
+    w1, w2 = _tuple_words(seed, idx, n)
+    u1 = 1.0 - _uniform(w1)  # (0, 1]
+    u2 = _uniform(w2)
     return jnp.sqrt(-2.0 * jnp.log(u1)) * _cos_2pi(u2)
 
 
@@ -213,6 +259,19 @@ def _dense_tensor(seed: jax.Array, n: int, p: int, weight: float) -> jax.Array:
     return jax.lax.map(slab, jnp.arange(n, dtype=jnp.uint32))
 
 
+def _coupling_block(seed: jax.Array, starts: jax.Array, valid: jax.Array, n: int, p: int, weight: float,
+                    b: int) -> jax.Array:
+    """The generated couplings of one hashed block, shape (b,)*p: ``c_p K_{i_1…i_p}`` at the global tuple
+    ``i_ax = starts[ax] + offset_ax`` where ``i_1 ≤ … ≤ i_p < n`` (and ``valid``), 0 elsewhere."""
+    iota = [jax.lax.broadcasted_iota(jnp.uint32, (b,) * p, ax) for ax in range(p)]
+    idx = [iota[ax] + starts[ax].astype(jnp.uint32) for ax in range(p)]
+    keep = (idx[-1] < jnp.uint32(n)) & valid
+    for x, y in zip(idx[:-1], idx[1:]):
+        keep = keep & (x <= y)
+    scale = _coupling_scale(n, p, weight)
+    return jnp.where(keep, scale * jax.lax.rsqrt(_multiplicity_factorials(idx)) * _tuple_normal(seed, idx, n), 0.0)
+
+
 # --- the model -------------------------------------------------------------------------------------------------
 
 
@@ -245,7 +304,7 @@ class PSpin:
 
         Args:
           key: PRNG key of the disorder (degree p uses ``fold_in(key, p)``).
-          n: number of spins, 2 ≤ n ≤ 46340.
+          n: number of spins, 2 ≤ n ≤ 2^30 (beyond 46,340 the extended coupling counter: module doc).
           p: an int degree in 2..8 or a mapping ``{p: c_p}`` (covariance ``n Σ c_p² q^p / 2``).
           couplings: "dense" (stored, GEMM evaluation) or "hashed" (generated on the fly, O(n) memory).
           block: hashed tile edge b (default: b^p ≈ 2^18 couplings on CPU, 2^24 on an accelerator).
@@ -262,11 +321,9 @@ class PSpin:
         degrees, weights = _mixture(p)
         if couplings not in _COUPLINGS:
             raise ValueError(f"couplings={couplings!r}: must be one of {', '.join(map(repr, _COUPLINGS))}")
-        if n > _MAX_N_COUNTER:
-            raise ValueError(f"n={n}: must be ≤ {_MAX_N_COUNTER} (the coupling counter is one 32-bit word)")
-        for deg in degrees:
-            if deg > 2 and float(n) ** (deg - 2) >= 2**31:
-                raise ValueError(f"n={n}, p={deg}: n^(p-2) must be < 2^31 for the coupling hash")
+        if n > MAX_N:
+            raise ValueError(f"n={n}, p={p!r}: must be ≤ {MAX_N:,} = 2^30 (the extended coupling counter hashes 2a + 1 "
+                             f"in one 32-bit word for every index a)")
         if couplings == "dense":
             need = estimate_bytes(n, p, "dense")
             budget, where = (int(max_bytes), "max_bytes") if max_bytes is not None else _memory_budget()
@@ -382,18 +439,12 @@ class PSpin:
         n, b = self.n, self.block
         npad = -(-n // b) * b
         seed = self.seeds[a]
-        scale = _coupling_scale(n, p, weight)
         sp = jnp.zeros((npad,), s.dtype).at[:n].set(s)
-        iota = [jax.lax.broadcasted_iota(jnp.uint32, (b,) * p, ax) for ax in range(p)]
         letters = "abcdefgh"[:p]
 
         def body(grad, blocks):
             starts = jnp.maximum(blocks, 0) * b
-            idx = [iota[ax] + starts[ax].astype(jnp.uint32) for ax in range(p)]
-            keep = (idx[-1] < jnp.uint32(n)) & (blocks[0] >= 0)
-            for x, y in zip(idx[:-1], idx[1:]):
-                keep = keep & (x <= y)
-            c = jnp.where(keep, scale * jax.lax.rsqrt(_multiplicity_factorials(idx)) * _tuple_normal(seed, idx, n), 0.0)
+            c = _coupling_block(seed, starts, blocks[0] >= 0, n, p, weight, b)
             xs = [jax.lax.dynamic_slice(sp, (starts[ax],), (b,)) for ax in range(p)]
             y = jnp.tensordot(c, xs[-1], axes=([p - 1], [0]))
             w = jnp.tensordot(xs[0], c, axes=([0], [0]))

@@ -8,7 +8,7 @@ from . import discrete as _discrete  # noqa: F401  (registers the REM-family ker
 from . import lattice as _lattice  # noqa: F401  (registers the lattice kernels)
 from . import sphere as _sphere  # noqa: F401  (registers the spherical kernels)
 from .base import Kernel, batched, check_temperature, dispatch, register
-from .multispin import multispin_metropolis
+from .multispin import multispin_ea_metropolis, multispin_metropolis
 from .sphere import *  # noqa: F401,F403
 from .sphere import __all__ as _sphere_all
 from .split import SplitIsingState, split_metropolis
@@ -60,6 +60,7 @@ __all__ = [
     "PTInfo",
     "split_metropolis",
     "multispin_metropolis",
+    "multispin_ea_metropolis",
     "SplitIsingState",
     *_sphere_all,
 ]

@@ -1,37 +1,59 @@
-"""Replica multi-spin coded Metropolis for the 2D Ising model (h = 0, uniform J): 32 replicas per uint32 word.
+"""Multi-spin coded Metropolis on 2D and 3D lattices (h = 0): 32 replicas or 32 ±J disorder samples per uint32 word.
 
-Layout. ``MultispinIsingState.black``/``.white`` are the two checkerboard sublattices of
-:func:`physics.kernels.lattice.pack_checkerboard`, each ``(L0, L1/2)`` uint32; bit ``k`` of a word is the spin of
-replica ``k`` at that site (bit 1 means s = -1). The 32 replicas share the lattice, J and T; ``.x`` unpacks them
-to ``(32, L0, L1)`` int8 and ``.energy`` is their ``(32,)`` exact energies, computed when read.
+Two kernels share one sweep. :func:`multispin_metropolis` runs 32 replicas of one ``lattice.Ising`` model (uniform
+J); :func:`multispin_ea_metropolis` runs 32 independent ±J Edwards–Anderson samples, sample k's spins and bonds in
+bit k of the words. The Ising kernel is the special case in which every sample has the same bonds.
 
-Update. For a site word ``s`` and its four neighbour words ``n_i`` (all on the other sublattice), the bits of
-``a_i = s ^ n_i ^ m_J`` (``m_J`` all ones when J < 0) mark the unsatisfied bonds (antiparallel for J > 0), which
-a flip of ``s`` satisfies; a bitwise adder gives per bit their count ``c``, and ``ΔE = 2|J|(4 - 2c)``: a flip is
-accepted always for ``c ≥ 2``, with probability ``p₄ = e^{-4β|J|}`` for ``c = 1`` and ``p₈ = e^{-8β|J|}`` for
-``c = 0``. Both sublattice half-sweeps keep the checkerboard order of the packed kernel.
+Layout. A ``d``-dimensional lattice (d = 2, 3, every side even) is split into its checkerboard sublattices along the
+last axis: with ``p(r)`` the parity of the sum of the first d - 1 coordinates r, ``black[r, k] = x[r, 2k + p(r)]``
+and ``white[r, k] = x[r, 2k + 1 - p(r)]`` (in 2D exactly :func:`physics.kernels.lattice.pack_checkerboard`). Each
+sublattice is a ``(L0, …, L_{d-1}/2)`` uint32 array whose bit k is the spin of replica / sample k (1 means s = -1).
+Neighbours along the first d - 1 axes sit at the same packed column of the other sublattice one row over; along the
+last axis one neighbour is at the same column and the other one column left or right, by the row's parity. Why
+this packing in 3D: only the last axis is halved, so the two sublattices are exactly the even/odd sites of
+``kernels.metropolis`` (the same checkerboard order, the same independent sets), and every neighbour is a roll of
+the other sublattice and at most one select; the even-side requirement is that of every checkerboard on a torus.
 
-Random numbers. Each site and sweep draws one two-round hash word ``w`` (``physics.hashing``, counter = site index
-as in the packed kernel), and replica ``k`` compares ``u_k = top_bits(w) XOR c_k(row, col)`` with the threshold,
-where bit b of ``c_k`` is bit k of ``R_b(row) ^ rotl(E(col), b)`` and the words ``R_b(row)``, ``E(col)`` are fresh
-hashes per step and sublattice (``bits·L0 + L1/2`` extra words per half-sweep, negligible). The offsets do not depend
-on ``w``, so for one replica the ``u_k`` of all sites are independent uniform ``bits``-bit integers: each replica's
+Bonds. Sample k's bond between a site and its neighbour in direction ``(mu, ±)`` is antiferromagnetic where bit k of
+the bond word is 1; the words are stored per sublattice and direction (``bonds_black``/``bonds_white``, 2d words
+per site; for the Ising kernel one broadcast word per direction, all ones when J < 0). ``|J|`` is common to all.
+For a site word ``s`` with neighbour words ``n_i`` and bond words ``m_i`` the bits of ``a_i = s ^ n_i ^ m_i`` mark
+the unsatisfied bonds, which flipping ``s`` satisfies; a bitwise adder gives per bit their count ``c ∈ 0..2d`` and
+``ΔE = 2|J|(2d - 2c)``: a flip is accepted always for ``c ≥ d`` and with probability ``e^{-4β|J|(d - c)}`` for
+``c = d-1 … 0`` (two thresholds in 2D, three in 3D). The per-bit threshold is selected by the count class first
+(``t_b = ∨_c eq_c ∧ T_c,b``), so one comparison chain serves all classes.
+
+Random numbers. Each site and sweep draws one two-round hash word ``w`` (``physics.hashing``, counter = the site's
+index in its sublattice plus ``N/2`` for white, as in the packed kernel), and replica k compares
+``u_k = top_bits(w) XOR c_k(row, col)`` with the threshold, where "row" is the first coordinate, "col" the flattened
+rest of the sublattice index, and bit b of ``c_k`` is bit k of ``R_b(row) ^ rotl(E(col), b)``; ``R_b(row)`` and
+``E(col)`` are fresh hashes per step and sublattice (``bits·L0 + N/(2 L0)`` extra hash words per half-sweep against
+``N/2`` site words: 8% at L = 32 in 3D, 19% at L = 256 and 5% at L = 1024 in 2D). The offsets do not depend on
+``w``, so for one replica the ``u_k`` of all sites are independent uniform ``bits``-bit integers: each replica's
 chain is exact checkerboard Metropolis, probabilities rounded down to multiples of ``2^-bits`` (as in the packed
-kernel at bits = 24). The 32 comparisons are bit-sliced over the word: the word whose bit k is ``¬(bit b of u_k)``
-is ``¬R_b ^ rotl(E, b) ^ broadcast(bit b of w)``, and ``u < t`` for a constant t is, from the least significant bit
-up, ``lt ← maj(¬u_b, t_b, lt)``: about 12 bitwise operations per bit for both thresholds, one hash per 32 updates.
+kernel at bits = 24). The comparisons are bit-sliced over the word: the word whose bit k is ``¬(bit b of u_k)`` is
+``¬R_b ^ rotl(E, b) ^ broadcast(bit b of w)``, and ``u < t`` is, from the least significant bit up,
+``lt ← maj(¬u_b, t_b, lt)``. Bit k of the new spin word depends only on bit k of the spin, neighbour and bond words
+and on ``u_k``, so sample k's trajectory does not depend on the other samples' bonds or spins at all
+(``tests/physics/test_multispin.py`` checks it bitwise).
 
 Why not one shared ``u`` per site (``c_k = 0``): replicas fed identical random numbers in the same order are a
 synchronous coupling and coalesce into copies of one chain (the negative control of the independence test).
-Why not independent Bernoulli masks (``bits`` hash words per site for each threshold): 48 hash words per 32
-replica-site updates cost more than the packed kernel's one per site. The price of sharing ``w``: replicas
-``j, k`` see ``u_j ^ u_k = c_j ^ c_k``, uniform at each site (so each pair of replicas draws independent uniforms at
-a site) but a fixed function of (row, col) within one half-sweep, so the replicas are pairwise independent site by
-site, not proven jointly independent. ``tests/physics/test_multispin.py`` measures the inter-replica correlation
-(none found at the 2·10⁻⁴ level) and uses one replica per independent chain wherever independence is assumed.
+Why not independent Bernoulli masks (``bits`` hash words per site for each threshold): 48–72 hash words per 32
+updates cost more than the packed kernel's one per site. The price of sharing ``w``: replicas ``j, k`` see
+``u_j ^ u_k = c_j ^ c_k``, uniform at each site (so each pair draws independent uniforms at a site) but a fixed
+function of (row, col) within one half-sweep, so the replicas are pairwise independent site by site, not proven
+jointly independent. The tests measure the inter-replica correlation (none found at the 2·10⁻⁴ level) and use one
+replica per independent chain wherever independence is assumed.
+
+Why 32 and not 64 per word: uint64 arithmetic in JAX needs ``jax_enable_x64``, a process-wide switch that turns
+every default float and int in the library (and in the user's code) into 64-bit. Turning it on inside a kernel is not
+possible and demanding it of users is not reasonable, so words are uint32; 64 samples are two words (a batch axis,
+``jax.vmap``) at the same cost per sample on a CPU, whose vector units process 32-bit lanes twice as wide.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -39,18 +61,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import hashing
-from ..lattice import Ising
+from ..lattice import EdwardsAnderson, Ising
 from .base import Kernel, check_temperature
-from .lattice import LatticeInfo, _even_rows, _require_even, pack_checkerboard, unpack_checkerboard
+from .lattice import LatticeInfo, _require_even
 
-__all__ = ["REPLICAS", "MultispinIsingState", "multispin_metropolis", "pack_replicas", "unpack_replicas"]
+__all__ = ["REPLICAS", "MultispinState", "MultispinIsingState", "multispin_metropolis", "multispin_ea_metropolis",
+           "pack_replicas", "unpack_replicas", "split_sublattices", "merge_sublattices"]
 
 REPLICAS = 32
 _BITS = np.arange(REPLICAS, dtype=np.uint32)  # NumPy: importing must not start a JAX backend (jax.distributed)
+_ONES = 0xFFFFFFFF
 
 
 def pack_replicas(x: jax.Array) -> jax.Array:
-    """``(32, ...)`` ±1 spins to ``(...)`` uint32 words, bit k = replica k, set where s = -1."""
+    """``(32, ...)`` ±1 spins (or ±J bonds) to ``(...)`` uint32 words, bit k = replica k, set where the value < 0."""
     bits = (jnp.asarray(x) < 0).astype(jnp.uint32)
     return jnp.sum(bits << _BITS.reshape(-1, *([1] * (bits.ndim - 1))), axis=0, dtype=jnp.uint32)
 
@@ -61,11 +85,59 @@ def unpack_replicas(words: jax.Array) -> jax.Array:
     return (1 - 2 * bits.astype(jnp.int8)).astype(jnp.int8)
 
 
-def _neighbour_words(other: jax.Array, shift_even: int) -> tuple[jax.Array, ...]:
-    """The four neighbour words of every site of one sublattice (same geometry as ``lattice._neighbour_sum``)."""
-    even = _even_rows(other.shape[-2])
-    horizontal = jnp.where(even, jnp.roll(other, shift_even, -1), jnp.roll(other, -shift_even, -1))
-    return jnp.roll(other, 1, -2), jnp.roll(other, -1, -2), other, horizontal
+def _even_rows(shape: tuple[int, ...]) -> np.ndarray:
+    """``p(r) = 0``: the rows (first d - 1 coordinates) whose black sites sit at even last coordinates; shape
+    ``(*shape[:-1], 1)``, NumPy (a trace-time constant)."""
+    return (np.indices(shape[:-1]).sum(axis=0) % 2 == 0)[..., None]
+
+
+def split_sublattices(x: jax.Array, d: int) -> tuple[jax.Array, jax.Array]:
+    """The (black, white) sublattices of a d-dimensional lattice in the last d axes of ``x`` (module docstring)."""
+    even = _even_rows(x.shape[-d:])
+    xe, xo = x[..., 0::2], x[..., 1::2]
+    return jnp.where(even, xe, xo), jnp.where(even, xo, xe)
+
+
+def merge_sublattices(black: jax.Array, white: jax.Array, d: int) -> jax.Array:
+    """Inverse of :func:`split_sublattices`."""
+    shape = (*black.shape[-d:-1], 2 * black.shape[-1])
+    even = _even_rows(shape)
+    xe, xo = jnp.where(even, black, white), jnp.where(even, white, black)
+    return jnp.stack([xe, xo], axis=-1).reshape(*black.shape[:-1], shape[-1])
+
+
+def _neighbour_words(other: jax.Array, own_at_even: np.ndarray) -> list[jax.Array]:
+    """The 2d neighbour words of every site of one sublattice, in the order ``+e_0, -e_0, …, +e_last, -e_last``.
+
+    ``own_at_even`` marks the rows where this sublattice's sites have even last coordinate (black: ``p = 0``;
+    white: ``p = 1``); there the ``+e_last`` neighbour is at the same packed column and ``-e_last`` one column left,
+    elsewhere ``+e_last`` is one column right and ``-e_last`` at the same column. The shifts are slices of a copy of
+    ``other`` with a one-word periodic halo rather than ``jnp.roll``: XLA:CPU turns a roll inside a loop fusion into
+    a per-element select between two slices, which keeps the sweep from vectorizing.
+    """
+    d = other.ndim
+    padded = jnp.pad(other, 1, mode="wrap")
+
+    def shifted(axis, shift):  # the word at (site + shift along axis), periodic
+        return padded[tuple(slice(1 + (shift if a == axis else 0), 1 + (shift if a == axis else 0) + other.shape[a])
+                            for a in range(d))]
+
+    words = []
+    for axis in range(d - 1):
+        words += [shifted(axis, 1), shifted(axis, -1)]
+    here = shifted(-1, 0)
+    words += [jnp.where(own_at_even, here, shifted(d - 1, 1)), jnp.where(own_at_even, shifted(d - 1, -1), here)]
+    return words
+
+
+def _bond_directions(couplings: jax.Array, d: int) -> jax.Array:
+    """``(..., d, *shape)`` bonds ``J_mu(i)`` (site i to i + e_mu) to ``(..., 2d, *shape)``: the bond each site has
+    in direction ``+e_0, -e_0, …`` (``J_mu(i)`` and ``J_mu(i - e_mu)``), the order of :func:`_neighbour_words`."""
+    out = []
+    for mu in range(d):
+        plus = couplings[(Ellipsis, mu) + (slice(None),) * d]
+        out += [plus, jnp.roll(plus, 1, axis=mu - d)]
+    return jnp.stack(out, axis=-d - 1)
 
 
 def _popcount_per_replica(words: jax.Array) -> jax.Array:
@@ -74,49 +146,63 @@ def _popcount_per_replica(words: jax.Array) -> jax.Array:
     return jnp.sum(bits.astype(jnp.int32), axis=tuple(range(words.ndim)))
 
 
-class MultispinIsingState(NamedTuple):
-    """32 replicas of a 2D Ising lattice, as two ``(L0, L1/2)`` uint32 sublattices (bit k = replica k, 1 = down).
+class MultispinState(NamedTuple):
+    """32 replicas / samples of a d-dimensional lattice as two uint32 sublattices (bit k = replica k, 1 = down).
 
-    ``.energy`` (``(32,)``, computed when read): every bond joins a black and a white site, so replica k has
-    ``A_k`` = the count of bit k over ``black ^ n_i`` (its 4 neighbour words) antiparallel bonds out of 2N, and
-    ``E_k = -J (2N - 2 A_k)``, an exact integer times J. One state per object (``jax.vmap`` over batches).
+    ``bonds_black``/``bonds_white`` are ``(2d, …)`` bond words per direction (bit k = 1 where sample k's bond is
+    antiferromagnetic; broadcast ``(2d, 1, …)`` words for the Ising kernel) and ``scale`` is ``|J|``.
+    ``.energy`` (``(32,)``, computed when read): every bond joins a black and a white site, so sample k has
+    ``A_k`` = the count of bit k over ``black ^ n_i ^ m_i`` unsatisfied bonds out of ``d·N``, and
+    ``E_k = -|J| (d·N - 2 A_k)``, an exact integer times |J|. One state per object (``jax.vmap`` over batches).
     """
 
     black: jax.Array
     white: jax.Array
-    J: jax.Array
+    bonds_black: jax.Array
+    bonds_white: jax.Array
+    scale: jax.Array
 
     @property
     def x(self) -> jax.Array:
-        return unpack_checkerboard(unpack_replicas(self.black), unpack_replicas(self.white))
+        return merge_sublattices(unpack_replicas(self.black), unpack_replicas(self.white), self.black.ndim)
 
     @property
     def energy(self) -> jax.Array:
-        anti = sum(_popcount_per_replica(self.black ^ n) for n in _neighbour_words(self.white, 1))
-        bonds = 2 * self.black.size * 2 - 2 * anti  # 2N bonds (N = 2·black.size), each +1 or -1
-        return -self.J * bonds.astype(jnp.float32)
+        d = self.black.ndim
+        neighbours = _neighbour_words(self.white, _even_rows((*self.black.shape[:-1], 2 * self.black.shape[-1])))
+        unsatisfied = sum(_popcount_per_replica(jnp.broadcast_to(self.black ^ n ^ m, self.black.shape))
+                          for n, m in zip(neighbours, self.bonds_black))
+        bonds = d * 2 * self.black.size - 2 * unsatisfied
+        return -self.scale * bonds.astype(jnp.float32)
 
 
-def _threshold_masks(p: jax.Array, bits: int) -> tuple[jax.Array, jax.Array]:
+MultispinIsingState = MultispinState  # the name the 2D Ising kernel's state had
+
+
+def _threshold_masks(p: jax.Array, bits: int) -> tuple[list[jax.Array], jax.Array]:
     """``t = ⌊p 2^bits⌋`` as per-bit all-ones/all-zeros uint32 masks (LSB first), and a mask set when p = 1."""
     t = jnp.floor(p * 2.0**bits).astype(jnp.int32)
     full = t >= (1 << bits)
     t = jnp.minimum(t, (1 << bits) - 1).astype(jnp.uint32)
     masks = [jnp.uint32(0) - ((t >> jnp.uint32(b)) & jnp.uint32(1)) for b in range(bits)]
-    return jnp.stack(masks), jnp.where(full, jnp.uint32(0xFFFFFFFF), jnp.uint32(0))
+    return masks, jnp.where(full, jnp.uint32(_ONES), jnp.uint32(0))
 
 
-def _replica_offsets(key, sublattice: int, rows: int, width: int, bits: int, n: int):
-    """The replica offsets of one half-sweep: ``¬R_b(row)`` ``(bits, rows, 1)`` and ``E(col)`` ``(1, width)``.
+def _replica_offsets(key, sublattice: int, sub_shape: tuple[int, ...], bits: int, n: int):
+    """The replica offsets of one half-sweep: ``¬R_b(row)`` ``(bits, L0, 1, …)`` and ``E(col)`` ``(1, …)``.
 
-    Bit k of ``R_b(row) ^ rotl(E(col), b)`` is bit b of replica k's offset ``c_k(row, col)``. Counters
-    ``n + (sublattice·rows + row)·bits + b`` and ``n + 2·rows·bits + sublattice·width + col``: above every site
-    counter (< n) and distinct. ``R_b`` is returned complemented so that the update needs one XOR for ``¬x_b``.
+    Bit k of ``R_b(row) ^ rotl(E(col), b)`` is bit b of replica k's offset ``c_k(row, col)`` (row = first
+    coordinate, col = the flattened rest). Counters ``n + (sublattice·L0 + row)·bits + b`` and
+    ``n + 2·L0·bits + sublattice·cols + col``: above every site counter (< n) and distinct. ``R_b`` is returned
+    complemented so that the update needs one XOR for ``¬u_b``.
     """
-    row = jax.lax.broadcasted_iota(jnp.uint32, (1, rows, 1), 1)
-    bit = jnp.arange(bits, dtype=jnp.uint32)[:, None, None]
+    rows, rest = sub_shape[0], sub_shape[1:]
+    cols = int(np.prod(rest))
+    row = jax.lax.broadcasted_iota(jnp.uint32, (1, rows, *[1] * len(rest)), 1)
+    bit = jnp.arange(bits, dtype=jnp.uint32).reshape(bits, 1, *[1] * len(rest))
     line = jnp.uint32(n) + (jnp.uint32(sublattice * rows) + row) * jnp.uint32(bits) + bit
-    column = jnp.uint32(n + 2 * rows * bits + sublattice * width) + jax.lax.broadcasted_iota(jnp.uint32, (1, width), 1)
+    column = (jnp.uint32(n + 2 * rows * bits + sublattice * cols)
+              + jnp.arange(cols, dtype=jnp.uint32).reshape(1, *rest))
     return ~hashing.hash32(key, line), hashing.hash32(key, column)
 
 
@@ -124,70 +210,140 @@ def _maj(a, b, c):
     return (a & b) | (c & (a | b))
 
 
-def multispin_metropolis(model: Ising, temperature, *, bits: int = 24) -> Kernel:
-    """Checkerboard Metropolis on 32 replicas of a 2D Ising model (h = 0, uniform J) packed in uint32 words.
+def _count_classes(a: list[jax.Array]) -> tuple[jax.Array, list[jax.Array]]:
+    """Per bit, the number c of set bits among the 2d words ``a``: ``(c ≥ d, [c == d-1, …, c == 0])``."""
+    if len(a) == 4:
+        s1, k1, s2, k2 = a[0] ^ a[1], a[0] & a[1], a[2] ^ a[3], a[2] & a[3]
+        ge2 = k1 | k2 | (s1 & s2)
+        eq1 = (s1 ^ s2) & ~(k1 | k2)
+        eq0 = ~(s1 | s2 | k1 | k2)
+        return ge2, [eq1, eq0]
+    # 3D: two full adders, then c = low + 2·twos + 4·fours
+    s1, k1 = a[0] ^ a[1] ^ a[2], _maj(a[0], a[1], a[2])
+    s2, k2 = a[3] ^ a[4] ^ a[5], _maj(a[3], a[4], a[5])
+    low, carry = s1 ^ s2, s1 & s2
+    twos, fours = k1 ^ k2 ^ carry, _maj(k1, k2, carry)
+    ge3 = fours | (twos & low)
+    eq2 = twos & ~(fours | low)
+    eq1 = low & ~(fours | twos)
+    eq0 = ~(fours | twos | low)
+    return ge3, [eq2, eq1, eq0]
 
-    ``init(key, x)`` takes ``(32, L0, L1)`` ±1 spins (or one ``(L0, L1)`` lattice, copied to every replica);
-    one ``step`` is one sweep of every replica. ``bits`` (≤ 24) is the precision of the acceptance comparison:
-    probabilities are rounded down to multiples of ``2^-bits``. See the module docstring for the random numbers.
-    """
-    if not isinstance(model, Ising) or len(model.shape) != 2:
-        raise ValueError(f"model={model!r}: multispin_metropolis needs a 2D lattice.Ising")
-    if not isinstance(model.h, jax.core.Tracer) and not np.all(np.asarray(model.h) == 0):
-        raise ValueError(f"h={model.h!r}: multispin_metropolis needs h = 0 (use kernels.metropolis otherwise)")
-    if not 1 <= int(bits) <= 24:
-        raise ValueError(f"bits={bits!r}: must be an integer in 1..24")
-    _require_even(model.shape, "multispin_metropolis")
-    check_temperature(temperature)
-    bits = int(bits)
-    rows, cols = model.shape
-    half = rows * cols // 2
-    n = rows * cols
+
+def _multispin_kernel(shape: tuple[int, ...], temperature, bits: int, make_bonds, scale) -> Kernel:
+    """The shared sweep. ``make_bonds()`` gives the ``(bonds_black, bonds_white)`` words of the state."""
+    d = len(shape)
+    n = int(np.prod(shape))
+    half = n // 2
     beta = 1.0 / jnp.asarray(temperature, jnp.float32)
-    J = jnp.asarray(model.J, jnp.float32)
+    even = _even_rows(shape)
 
     def init(key, x):
         del key
         x = jnp.asarray(x).astype(jnp.int8)
-        if x.ndim == 2:
-            x = jnp.broadcast_to(x, (REPLICAS, rows, cols))
-        black, white = pack_checkerboard(x)
-        return MultispinIsingState(pack_replicas(black), pack_replicas(white), J)
+        if x.ndim == d:
+            x = jnp.broadcast_to(x, (REPLICAS, *shape))
+        if x.shape != (REPLICAS, *shape):
+            raise ValueError(f"x.shape={x.shape}: expected ({REPLICAS}, {', '.join(map(str, shape))}) or {shape}")
+        black, white = split_sublattices(x, d)
+        bonds_black, bonds_white = make_bonds()
+        return MultispinState(pack_replicas(black), pack_replicas(white), bonds_black, bonds_white,
+                              jnp.asarray(scale, jnp.float32))
 
-    def half_sweep(key, spins, other, shift_even, sublattice, t4, t8, full4, full8, jmask):
-        r, w = spins.shape
-        row = jax.lax.broadcasted_iota(jnp.uint32, (r, 1), 0)
-        counter = row * jnp.uint32(w) + jax.lax.broadcasted_iota(jnp.uint32, (r, w), 1) + jnp.uint32(
-            sublattice * half)
+    def half_sweep(key, spins, other, bonds, own_at_even, sublattice, thresholds):
+        sub_shape = spins.shape
+        counter = (jnp.arange(spins.size, dtype=jnp.uint32).reshape(sub_shape) + jnp.uint32(sublattice * half))
         word = hashing.hash32(key, counter)
-        not_rows, column = _replica_offsets(key, sublattice, r, w, bits, n)
-        a1, a2, a3, a4 = (spins ^ nb ^ jmask for nb in _neighbour_words(other, shift_even))
-        s1, k1, s2, k2 = a1 ^ a2, a1 & a2, a3 ^ a4, a3 & a4
-        ge2 = k1 | k2 | (s1 & s2)
-        eq1 = (s1 ^ s2) & ~(k1 | k2)
-        eq0 = ~(s1 | s2 | k1 | k2)
-        lt4 = jnp.zeros_like(spins)
-        lt8 = jnp.zeros_like(spins)
+        not_rows, column = _replica_offsets(key, sublattice, sub_shape, bits, n)
+        unsatisfied = [spins ^ nb ^ m for nb, m in zip(_neighbour_words(other, own_at_even), bonds)]
+        always, classes = _count_classes(unsatisfied)
+        full = jnp.zeros_like(spins)
+        for eq, (_, full_c) in zip(classes, thresholds):
+            full = full | (eq & full_c)
+        lt = jnp.zeros_like(spins)
         for b in range(bits):  # bit (32 - bits + b) of the hash word: its top `bits` bits, LSB first
             shift = jnp.uint32(32 - bits + b)
             rot = column if b == 0 else (column << jnp.uint32(b)) | (column >> jnp.uint32(32 - b))
-            y = not_rows[b] ^ rot ^ (jnp.uint32(0) - ((word >> shift) & jnp.uint32(1)))
-            lt4 = _maj(y, t4[b], lt4)
-            lt8 = _maj(y, t8[b], lt8)
-        flip = ge2 | (eq1 & (lt4 | full4)) | (eq0 & (lt8 | full8))
+            not_u = not_rows[b] ^ rot ^ (jnp.uint32(0) - ((word >> shift) & jnp.uint32(1)))
+            t = classes[0] & thresholds[0][0][b]
+            for eq, (masks, _) in zip(classes[1:], thresholds[1:]):
+                t = t | (eq & masks[b])
+            lt = _maj(not_u, t, lt)
+        flip = always | full | lt
         return spins ^ flip, flip
 
     def step(key, state):
-        absj = jnp.abs(state.J)
-        t4, full4 = _threshold_masks(jnp.exp(-4.0 * beta * absj), bits)
-        t8, full8 = _threshold_masks(jnp.exp(-8.0 * beta * absj), bits)
-        jmask = jnp.where(state.J < 0, jnp.uint32(0xFFFFFFFF), jnp.uint32(0))
-        black, fb = half_sweep(key, state.black, state.white, 1, 0, t4, t8, full4, full8, jmask)
-        white, fw = half_sweep(key, state.white, black, -1, 1, t4, t8, full4, full8, jmask)
+        # class c = d-1-m (m = 0 … d-1) costs ΔE = 4|J|(m + 1)
+        thresholds = [_threshold_masks(jnp.exp(-4.0 * (m + 1) * beta * state.scale), bits) for m in range(d)]
+        black, fb = half_sweep(key, state.black, state.white, state.bonds_black, even, 0, thresholds)
+        white, fw = half_sweep(key, state.white, black, state.bonds_white, ~even, 1, thresholds)
         # acceptance: a reduction, removed by XLA unless the caller keeps the info (it then recomputes the sweep)
         count = (jnp.sum(jax.lax.population_count(fb).astype(jnp.int32))
                  + jnp.sum(jax.lax.population_count(fw).astype(jnp.int32)))
-        info = LatticeInfo(count.astype(jnp.float32) / (n * REPLICAS), jnp.isfinite(state.J))
-        return MultispinIsingState(black, white, state.J), info
+        info = LatticeInfo(count.astype(jnp.float32) / (n * REPLICAS), jnp.isfinite(state.scale))
+        return state._replace(black=black, white=white), info
 
     return Kernel(init, step)
+
+
+def _check_common(shape, h, temperature, bits, name):
+    if not isinstance(h, jax.core.Tracer) and not np.all(np.asarray(h) == 0):
+        raise ValueError(f"h={h!r}: {name} needs h = 0 (use kernels.metropolis otherwise)")
+    if not 1 <= int(bits) <= 24:
+        raise ValueError(f"bits={bits!r}: must be an integer in 1..24")
+    _require_even(shape, name)
+    check_temperature(temperature)
+
+
+def multispin_metropolis(model: Ising, temperature, *, bits: int = 24) -> Kernel:
+    """Checkerboard Metropolis on 32 replicas of a 2D or 3D Ising model (h = 0, uniform J) packed in uint32 words.
+
+    ``init(key, x)`` takes ``(32, *shape)`` ±1 spins (or one lattice, copied to every replica); one ``step`` is one
+    sweep of every replica. ``bits`` (≤ 24) is the precision of the acceptance comparison: probabilities are rounded
+    down to multiples of ``2^-bits``. See the module docstring for the layout and the random numbers.
+    """
+    if not isinstance(model, Ising):
+        raise ValueError(f"model={model!r}: multispin_metropolis needs a 2D or 3D lattice.Ising "
+                         "(multispin_ea_metropolis runs ±J spin glasses)")
+    _check_common(model.shape, model.h, temperature, bits, "multispin_metropolis")
+    d = len(model.shape)
+    J = jnp.asarray(model.J, jnp.float32)
+
+    def make_bonds():
+        word = jnp.where(J < 0, jnp.uint32(_ONES), jnp.uint32(0))  # J < 0: every bond antiferromagnetic
+        words = jnp.broadcast_to(word, (2 * d,) + (1,) * d)
+        return words, words
+
+    return _multispin_kernel(model.shape, temperature, int(bits), make_bonds, jnp.abs(J))
+
+
+def multispin_ea_metropolis(couplings, temperature, *, bits: int = 24) -> Kernel:
+    """Checkerboard Metropolis on 32 independent ±1 Edwards–Anderson samples (h = 0), sample k in bit k of each word.
+
+    ``couplings``: ``(32, d, *shape)`` ±1 bonds (``couplings[k, mu, *site]`` joins site and site + e_mu in sample k,
+    the convention of ``lattice.EdwardsAnderson``), an ``EdwardsAnderson`` whose couplings have that batched shape,
+    or a sequence of 32 ``EdwardsAnderson`` models of one shape. d = 2 or 3, every side even. ``init(key, x)`` takes
+    ``(32, *shape)`` ±1 spins (or one lattice for every sample); one ``step`` is one sweep of every sample. The
+    state's ``.x`` is ``(32, *shape)`` int8 and ``.energy`` the 32 exact energies ``-Σ J_ij s_i s_j``.
+    """
+    h = 0.0
+    if isinstance(couplings, EdwardsAnderson):
+        h, couplings = couplings.h, couplings.couplings
+    elif isinstance(couplings, Sequence) and couplings and isinstance(couplings[0], EdwardsAnderson):
+        h = np.asarray([0.0 if isinstance(m.h, jax.core.Tracer) else m.h for m in couplings])
+        couplings = jnp.stack([m.couplings for m in couplings])
+    couplings = jnp.asarray(couplings, jnp.float32)
+    if couplings.ndim not in (4, 5) or couplings.shape[0] != REPLICAS or couplings.shape[1] != couplings.ndim - 2:
+        raise ValueError(f"couplings.shape={couplings.shape}: expected ({REPLICAS}, d, *shape) with d = 2 or 3")
+    if not isinstance(couplings, jax.core.Tracer) and not np.all(np.abs(np.asarray(couplings)) == 1):
+        raise ValueError("couplings: multispin_ea_metropolis needs ±1 bonds (use kernels.metropolis for Gaussian EA)")
+    shape = tuple(couplings.shape[2:])
+    _check_common(shape, h, temperature, bits, "multispin_ea_metropolis")
+    d = len(shape)
+
+    def make_bonds():
+        directions = _bond_directions(couplings, d)  # (32, 2d, *shape)
+        black, white = split_sublattices(directions, d)
+        return pack_replicas(black), pack_replicas(white)
+
+    return _multispin_kernel(shape, temperature, int(bits), make_bonds, 1.0)

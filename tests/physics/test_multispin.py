@@ -1,11 +1,13 @@
-"""Replica multi-spin Metropolis (``physics.kernels.multispin``): packing, exact energies, χ² against exact
-enumeration of the 4×4 torus (J = 1 and J = -1) with 1.05·T negative controls, Kaufman's L = 16 energy with its
-control, and the independence of the 32 replicas of one word.
+"""Multi-spin Metropolis (``physics.kernels.multispin``): packing and the 3D sublattices, exact energies, χ² against
+exact enumeration — 2D Ising 4×4 (J = ±1), 3D Ising 2×2×4 (J = ±1) and 8 of the 32 ±J Edwards–Anderson samples of a
+word on 4×4 and 2×2×4, each against its own enumeration — every harness with a 1.05·T negative control, Kaufman's
+L = 16 energy with its control, the independence of the 32 replicas of one word, and the independence of the ±J
+samples (changing sample j leaves every other sample's trajectory bitwise unchanged).
 
 The 32 replicas of one word share each site's hash word (module docstring), so they are not proven independent: the
-χ² harness takes one replica per independent chain (chain i contributes replica i mod 32, so every bit position is
-tested), and the Kaufman error bars come from independent runs only. The independence test then measures what
-pooling the replicas would cost.
+χ² harnesses take one replica (or sample) per independent chain (chain i contributes replica i mod 32, so every bit
+position is tested), and the Kaufman error bars come from independent runs only. The independence test then
+measures what pooling the replicas would cost.
 """
 import functools
 
@@ -16,9 +18,29 @@ import pytest
 from scipy import stats
 
 from physics import lattice, run, theory
-from physics.kernels.multispin import REPLICAS, multispin_metropolis, pack_replicas, unpack_replicas
-from tests.physics.test_lattice import ACCEPT, SHAPE_2D, WRONG, _all_states, _chi2_pvalues, _reference_energy
-from tests.stats import assert_within, boltzmann
+from physics.kernels.lattice import checkerboard_masks, pack_checkerboard
+from physics.kernels.multispin import (
+    REPLICAS,
+    merge_sublattices,
+    multispin_ea_metropolis,
+    multispin_metropolis,
+    pack_replicas,
+    split_sublattices,
+    unpack_replicas,
+)
+from tests.physics.test_lattice import (
+    ACCEPT,
+    SEEDS,
+    SHAPE_2D,
+    SHAPE_3D,
+    WRONG,
+    _all_states,
+    _chi2_pvalues,
+    _exact_cells,
+    _reference_energy,
+    _state_index,
+)
+from tests.stats import assert_within, boltzmann, chi2_pvalue
 
 
 def test_pack_round_trip_and_energy():
@@ -36,28 +58,98 @@ def test_pack_round_trip_and_energy():
         np.testing.assert_allclose(state.energy, jax.vmap(model.energy)(x), atol=1e-4)
 
 
-@pytest.mark.parametrize("J", [1.3, -0.7])
-def test_energy_tracking_is_exact(J):
-    model = lattice.Ising((6, 10), J=J)
-    kern = multispin_metropolis(model, 4.0)  # disordered phase: 32 distinct configurations expected
-    state = kern.init(None, lattice.random_spins(jax.random.key(0), (REPLICAS, 6, 10)))
-    state, energies = jax.jit(lambda s: run(kern, jax.random.key(1), s, 40))(state)
-    assert energies.shape == (40, REPLICAS)
-    np.testing.assert_allclose(state.energy, jax.vmap(model.energy)(state.x), atol=1e-3)
+def test_sublattices_are_the_checkerboard():
+    """The 2D split is kernels.lattice.pack_checkerboard; in 3D black holds exactly the sites of even coordinate sum
+    (the sublattice kernels.metropolis updates first) and merge inverts split."""
+    x2 = lattice.random_spins(jax.random.key(1), (3, 6, 10))
+    assert all(np.array_equal(a, b) for a, b in zip(split_sublattices(x2, 2), pack_checkerboard(x2)))
+    shape = (4, 6, 8)
+    index = jnp.arange(np.prod(shape), dtype=jnp.int32).reshape(shape)
+    black, white = split_sublattices(index, 3)
+    even, odd = checkerboard_masks(shape)
+    assert set(np.asarray(black).ravel()) == set(np.flatnonzero(even.ravel()))
+    assert set(np.asarray(white).ravel()) == set(np.flatnonzero(odd.ravel()))
+    assert np.array_equal(merge_sublattices(black, white, 3), index)
+
+
+def _ea_couplings(seed, shape):
+    """32 independent ±1 disorder samples ``(32, d, *shape)`` from ``EdwardsAnderson.random``."""
+    keys = jax.random.split(jax.random.key(seed), REPLICAS)
+    return jax.vmap(lambda k: lattice.EdwardsAnderson.random(k, shape, "pm1").couplings)(keys)
+
+
+def _ea_energies(couplings, x):
+    """Each sample's energy from its own EdwardsAnderson model (the library's float energy)."""
+    shape = x.shape[1:]
+    return jax.vmap(lambda c, s: lattice.EdwardsAnderson(shape, c).energy(s))(couplings, x)
+
+
+TRACKING_CASES = {
+    "ising_2d_J1.3": ((6, 10), 1.3), "ising_2d_J-0.7": ((6, 10), -0.7), "ising_3d_J-1.1": ((4, 6, 8), -1.1),
+    "ea_2d": ((6, 10), None), "ea_3d": ((4, 6, 8), None),
+}
+
+
+@pytest.mark.parametrize("case", TRACKING_CASES)
+def test_energy_tracking_is_exact(case):
+    """After 40 sweeps the energies read from the words equal the models' own energies of the unpacked spins."""
+    shape, J = TRACKING_CASES[case]
+    x0 = lattice.random_spins(jax.random.key(0), (REPLICAS, *shape))
+    if J is None:
+        couplings = _ea_couplings(3, shape)
+        kern = multispin_ea_metropolis(couplings, 3.0)
+
+        def energies(x):
+            return _ea_energies(couplings, x)
+    else:
+        model = lattice.Ising(shape, J=J)
+        kern = multispin_metropolis(model, 4.0 * len(shape) / 2)  # disordered phase: distinct configurations
+
+        def energies(x):
+            return jax.vmap(model.energy)(x)
+    state = kern.init(None, x0)
+    np.testing.assert_allclose(state.energy, energies(x0), atol=1e-3)
+    state, e = jax.jit(lambda s: run(kern, jax.random.key(1), s, 40))(state)
+    assert e.shape == (40, REPLICAS) and state.x.shape == (REPLICAS, *shape) and state.x.dtype == jnp.int8
+    np.testing.assert_allclose(state.energy, energies(state.x), atol=1e-3)
     assert len({tuple(np.asarray(r).ravel()) for r in state.x}) == REPLICAS  # the replicas have not coalesced
 
 
 def test_bad_inputs():
     with pytest.raises(ValueError, match="h="):
         multispin_metropolis(lattice.Ising((4, 4), h=0.1), 1.0)
-    with pytest.raises(ValueError, match="2D"):
-        multispin_metropolis(lattice.Ising((4, 4, 4)), 1.0)
+    with pytest.raises(ValueError, match="lattice.Ising"):
+        multispin_metropolis(lattice.EdwardsAnderson.random(jax.random.key(0), (4, 4), "pm1"), 1.0)
     with pytest.raises(ValueError, match="even"):
         multispin_metropolis(lattice.Ising((6, 5)), 1.0)
+    with pytest.raises(ValueError, match="even"):
+        multispin_metropolis(lattice.Ising((4, 4, 3)), 1.0)
     with pytest.raises(ValueError, match="temperature"):
         multispin_metropolis(lattice.Ising((4, 4)), -1.0)
     with pytest.raises(ValueError, match="bits"):
         multispin_metropolis(lattice.Ising((4, 4)), 1.0, bits=25)
+    couplings = _ea_couplings(0, (4, 4))
+    with pytest.raises(ValueError, match="±1"):
+        multispin_ea_metropolis(0.5 * couplings, 1.0)
+    with pytest.raises(ValueError, match="couplings.shape"):
+        multispin_ea_metropolis(couplings[:16], 1.0)
+    with pytest.raises(ValueError, match="h="):
+        multispin_ea_metropolis(lattice.EdwardsAnderson((4, 4), couplings, h=0.2), 1.0)
+    with pytest.raises(ValueError, match="even"):
+        multispin_ea_metropolis(_ea_couplings(0, (4, 6, 3)), 1.0)
+    with pytest.raises(ValueError, match="x.shape"):
+        multispin_ea_metropolis(couplings, 1.0).init(None, jnp.ones((8, 4, 4), jnp.int8))
+
+
+def test_ea_accepts_models():
+    """A batched EdwardsAnderson and a list of 32 models give the kernel the array of couplings gives."""
+    couplings = _ea_couplings(2, (4, 6))
+    x = lattice.random_spins(jax.random.key(3), (REPLICAS, 4, 6))
+    models = [lattice.EdwardsAnderson((4, 6), c) for c in couplings]
+    states = [multispin_ea_metropolis(c, 1.0).init(None, x)
+              for c in (couplings, lattice.EdwardsAnderson((4, 6), couplings), models)]
+    for state in states[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(state, states[0]))
 
 
 # --- χ² against exact enumeration of the 4×4 torus ----------------------------------------------------------------
@@ -142,7 +234,8 @@ def test_replica_correlation_rejects_shared_random_numbers(monkeypatch):
     replicas' synchronous coupling."""
     import physics.kernels.multispin as multispin
 
-    def zero_offsets(key, sublattice, rows, width, bits, n):
+    def zero_offsets(key, sublattice, sub_shape, bits, n):
+        rows, width = sub_shape
         return jnp.full((bits, rows, 1), 0xFFFFFFFF, jnp.uint32), jnp.zeros((1, width), jnp.uint32)
 
     monkeypatch.setattr(multispin, "_replica_offsets", zero_offsets)
@@ -220,6 +313,150 @@ def test_random_start_matches_exact_trapped_limit():
     limit = _exact_checkerboard_limit(2.5)
     assert abs(limit - _exact_mean_energy(2.5)) > 0.01
     assert_within(mean, limit, err, k=4, what="4×4 ⟨E⟩ from random starts")
+
+
+# --- 3D Ising and ±J Edwards–Anderson samples: χ² against exact enumeration ----------------------------------------
+# 3D Ising on the 2×2×4 torus (65,536 states) near the bulk T_c ≈ 4.51 and, for J = -1, in the ordered phase; one
+# replica per chain (chain i gives replica i mod 32), as in the 2D harness. Random starts: the generic kernel's 3D
+# χ² tests (tests/physics/test_lattice.py) pass from random starts on the same torus.
+ISING_3D_CASES = [(1.0, 4.5), (-1.0, 3.0)]
+
+
+@functools.cache
+def _ising_3d_sampler():
+    def one_chain(key, replica, temperature, J):  # J traced: both cases share one compilation
+        ka, kb = jax.random.split(key)
+        kern = multispin_metropolis(lattice.Ising(SHAPE_3D, J=J), temperature)
+        state = kern.init(ka, lattice.random_spins(ka, (REPLICAS, *SHAPE_3D)))
+        state, _ = run(kern, kb, state, BURN)
+        _, x = run(kern, jax.random.fold_in(kb, 1), state, GAP * SAMPLES, observe=lambda s, i: s.x, every=GAP)
+        return x[:, replica]
+
+    return jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None, None)))
+
+
+def _ising_3d_pvalues(J, temperature, sampled_temperature):
+    def draw(seed, t):
+        keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), 3), CHAINS)
+        replica = jnp.arange(CHAINS, dtype=jnp.int32) % REPLICAS
+        return np.asarray(_ising_3d_sampler()(keys, replica, jnp.float32(t), jnp.float32(J)))
+
+    return _chi2_pvalues(draw, lattice.Ising(SHAPE_3D, J=J), temperature, sampled_temperature)
+
+
+@pytest.mark.parametrize("J,temperature", ISING_3D_CASES)
+def test_3d_ising_chi2_exact(J, temperature):
+    """12,288 configurations of the 2×2×4 torus (3 seeds × 1024 chains × 4) against exact enumeration."""
+    p, per_seed = _ising_3d_pvalues(J, temperature, temperature)
+    assert p > ACCEPT, (p, per_seed)
+
+
+@pytest.mark.parametrize("J,temperature", ISING_3D_CASES)
+def test_3d_ising_chi2_rejects_wrong_temperature(J, temperature):
+    """Negative control: the same harness, fed samples drawn at 1.05·T, rejects them."""
+    p, per_seed = _ising_3d_pvalues(J, temperature, WRONG * temperature)
+    assert p < ACCEPT, (p, per_seed)
+
+
+# ±J EA: the 32 bits of a word are 32 disorder samples; TESTED of them are checked, each against the enumeration of
+# its own couplings. Chain i contributes sample TESTED[i mod 8] only, so the pooled counts come from independent
+# chains whatever the correlation between the bits of one word. 4×4 at T = 1 and 2×2×4 at T = 1.5: the
+# temperatures of the generic kernel's ±J tests, where the weight is spread over several energy levels.
+TESTED = (0, 5, 9, 14, 18, 23, 27, 31)
+EA_CHAINS = 1024
+EA_CASES = {"2d": (SHAPE_2D, 21, 1.0), "3d": (SHAPE_3D, 22, 1.5)}
+
+
+@functools.cache
+def _ea_sampler(shape):
+    def one_chain(key, sample, temperature, couplings):
+        ka, kb = jax.random.split(key)
+        kern = multispin_ea_metropolis(couplings, temperature)
+        state = kern.init(ka, lattice.random_spins(ka, (REPLICAS, *shape)))
+        state, _ = run(kern, kb, state, BURN)
+        _, x = run(kern, jax.random.fold_in(kb, 1), state, GAP * SAMPLES, observe=lambda s, i: s.x, every=GAP)
+        return x[:, sample]
+
+    return jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None, None)))
+
+
+def _pooled_samples_pvalues(case, sampled_temperature):
+    """The multi-sample χ² harness: for each seed, EA_CHAINS chains at ``sampled_temperature``; the configurations of
+    each tested sample are binned in the exact (energy, magnetization) cells of its own couplings at the case's T,
+    and one Pearson χ² runs over the cells of all samples together (expected counts n_s·p_s, n_s equal: the
+    probabilities of each sample scaled by 1/8). Its degrees of freedom are counted as cells - 1 rather than
+    cells - 8, which makes the test slightly conservative. Returns the pooled p and each sample's own p."""
+    shape, seed, temperature = EA_CASES[case]
+    couplings = _ea_couplings(seed, shape)
+    which = jnp.asarray(np.resize(TESTED, EA_CHAINS), jnp.int32)
+    exact = {k: _exact_cells(lattice.EdwardsAnderson(shape, couplings[k]), temperature) for k in TESTED}
+    counts = {k: 0 for k in TESTED}
+    for s in SEEDS:
+        keys = jax.random.split(jax.random.fold_in(jax.random.key(s), 4), EA_CHAINS)
+        x = np.asarray(_ea_sampler(shape)(keys, which, jnp.float32(sampled_temperature), couplings))
+        for k, (cell_of_state, probs) in exact.items():
+            configs = x[np.asarray(which) == k]
+            counts[k] = counts[k] + np.bincount(cell_of_state[_state_index(configs, shape)], minlength=probs.size)
+    observed, expected, per_sample = [], [], []
+    for k, (_, probs) in exact.items():
+        possible = probs > 0
+        assert counts[k][~possible].sum() == 0  # a state of impossible (energy, magnetization) is an outright failure
+        observed.append(counts[k][possible])
+        expected.append(probs[possible] / len(TESTED))
+        per_sample.append(chi2_pvalue(counts[k][possible], probs[possible]))
+    return chi2_pvalue(np.concatenate(observed), np.concatenate(expected)), per_sample
+
+
+@pytest.mark.parametrize("case", EA_CASES)
+def test_ea_samples_chi2_exact(case):
+    """8 of the 32 ±J samples of a word, 3 × 1024 / 8 × 4 = 1536 configurations each, against their own exact laws."""
+    p, per_sample = _pooled_samples_pvalues(case, EA_CASES[case][2])
+    assert p > ACCEPT, (p, per_sample)
+
+
+@pytest.mark.parametrize("case", EA_CASES)
+def test_ea_samples_chi2_rejects_wrong_temperature(case):
+    """Negative control: the same harness, fed samples drawn at 1.05·T, rejects them."""
+    p, per_sample = _pooled_samples_pvalues(case, WRONG * EA_CASES[case][2])
+    assert p < ACCEPT, (p, per_sample)
+
+
+TRAJECTORY_T = 1.3
+
+
+@functools.cache
+def _trajectory_runner(shape):
+    def trajectory(couplings, x0):
+        kern = multispin_ea_metropolis(couplings, TRAJECTORY_T)
+        _, x = run(kern, jax.random.key(9), kern.init(None, x0), 30, observe=lambda s, i: s.x)
+        return x  # (30, 32, *shape)
+
+    return jax.jit(trajectory)
+
+
+@pytest.mark.parametrize("shape", [(6, 8), (4, 4, 6)])
+def test_sample_depends_only_on_its_own_bonds(shape):
+    """Changing sample j's couplings, or its initial spins, leaves every other sample's 30-sweep trajectory bitwise
+    unchanged (bit k of the update reads only bit k of the words and sample k's uniform) and changes sample j's."""
+    couplings = _ea_couplings(6, shape)
+    x0 = lattice.random_spins(jax.random.key(7), (REPLICAS, *shape))
+    j = 13
+    base = np.asarray(_trajectory_runner(shape)(couplings, x0))
+    keep = np.arange(REPLICAS) != j
+    for c, x in ((couplings.at[j].set(_ea_couplings(8, shape)[j]), x0), (couplings, x0.at[j].set(-x0[j]))):
+        changed = np.asarray(_trajectory_runner(shape)(c, x))
+        assert np.array_equal(changed[:, keep], base[:, keep])
+        assert not np.array_equal(changed[:, j], base[:, j])
+
+
+def test_uniform_ferromagnet_is_the_ising_kernel():
+    """All-ferromagnetic bond words (every sample's couplings +1) give, sweep for sweep, the Ising kernel's replicas."""
+    shape = (4, 4, 6)
+    x0 = lattice.random_spins(jax.random.key(7), (REPLICAS, *shape))
+    ea = np.asarray(_trajectory_runner(shape)(jnp.ones((REPLICAS, 3, *shape), jnp.float32), x0))
+    kern = multispin_metropolis(lattice.Ising(shape), TRAJECTORY_T)
+    _, ising = jax.jit(lambda s: run(kern, jax.random.key(9), s, 30, observe=lambda t, i: t.x))(kern.init(None, x0))
+    assert np.array_equal(ea, np.asarray(ising))
 
 
 # --- Kaufman's exact finite-size energy ------------------------------------------------------------------------
