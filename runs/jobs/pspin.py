@@ -99,12 +99,6 @@ class PSpinConfig:
             if tw % self.record_every or tw >= self.steps:
                 raise ConfigError(f"{prefix}.waiting_times = {list(self.waiting_times)}: each must be a multiple of "
                                   f"record_every = {self.record_every} and < steps = {self.steps}")
-        degrees = [self.p] if self.mixture is None else [int(k) for k, v in self.mixture.items() if v > 0]
-        for deg in degrees:
-            if deg > 2 and float(self.n) ** (deg - 2) >= 2**31:
-                limit = int((2**31 - 1) ** (1 / (deg - 2)))
-                raise ConfigError(f"{prefix}.n = {self.n}: with p = {deg} must be ≤ {limit} (n^(p-2) < 2^31 for the "
-                                  f"coupling hash)")
         if self.hessian and self.n > _HESSIAN_MAX_N:
             raise ConfigError(f"{prefix}.hessian = true: needs n ≤ {_HESSIAN_MAX_N} (n = {self.n})")
         if self.split == "couplings" and self.couplings != "hashed":

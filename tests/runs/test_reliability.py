@@ -243,10 +243,10 @@ def test_duplicate_temperatures_and_grid_values_are_refused(kind, table):
 
 
 def test_impossible_hashed_pspin_names_its_key():
-    with pytest.raises(config.ConfigError, match=r"pspin\.n = 2000000"):
-        config.loads("[run]\nkind = 'pspin'\n[pspin]\nn = 2000000\ncouplings = 'hashed'\n")
-    with pytest.raises(config.ConfigError, match=r"pspin\.n = 46000: with p = 5"):
-        config.loads("[run]\nkind = 'pspin'\n[pspin]\nn = 46000\np = 5\ncouplings = 'hashed'\n")
+    # hashed couplings reach n = 2^30 (physics.spherical.MAX_N: the extended coupling counter) for any p
+    with pytest.raises(config.ConfigError, match=r"pspin\.n = 2000000000"):
+        config.loads("[run]\nkind = 'pspin'\n[pspin]\nn = 2000000000\ncouplings = 'hashed'\n")
+    config.loads("[run]\nkind = 'pspin'\n[pspin]\nn = 46000\np = 5\ncouplings = 'hashed'\n")  # refused before
 
 
 def test_lock_message_names_the_process_and_host(tmp_path):
