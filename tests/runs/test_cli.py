@@ -97,7 +97,7 @@ def _check_bench(name, capsys):
 # Quick runs of a few seconds each on 2 CPU cores. Even when quick, spectra (powerlaw.Fit baselines, 16 networks
 # analysed one by one) and train (16 networks trained vmapped and one by one, four times over) took about two
 # minutes each on a loaded 2-core machine, so they run only in `make test-all`.
-_QUICK = ["ising", "rem", "pspin", "spinglass"]
+_QUICK = ["ising", "rem", "pspin", "spinglass", "lattice"]
 _SLOW = ["spectra", "train"]
 
 
