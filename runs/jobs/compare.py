@@ -33,6 +33,8 @@ rules). Panel 7 (layers as RG steps) is not part of this job — the ``rbm_rg`` 
 from __future__ import annotations
 
 import dataclasses
+import io
+import itertools
 import math
 import warnings
 from pathlib import Path
@@ -343,36 +345,51 @@ class CompareJob(Job):
         return value
 
     # Units of work are independent (each writes its own slots of the carry, from its own key), so a chunk's units
-    # run side by side, one per device of this process: the same programs on the same kind of device, hence the
-    # same numbers as one after the other on one device. (A multi-process run repeats every unit on each process;
-    # process 0 writes.)
+    # are dealt out: unit u to the (u mod P)-th of the P processes holding the run's devices, then, within a process,
+    # its units side by side, one per local device: the same programs on the same kind of device, hence the same
+    # numbers as one after the other on one device. The processes then swap the slots their units wrote
+    # (``_exchange``), so each holds the whole carry and the unit values, and process 0 writes them.
     batch_ndim = None
     placement_axis = "units"
 
-    def _devices(self):
+    def _workers(self) -> tuple[list[int], list]:
+        """The processes that compute (those holding some of the run's devices, in order) and this one's devices."""
         from ..sharding import select_devices
 
-        return [d for d in select_devices(self.config.run.devices) if d.process_index == jax.process_index()]
+        devices = select_devices(self.config.run.devices)
+        here = jax.process_index()
+        return sorted({d.process_index for d in devices}), [d for d in devices if d.process_index == here]
+
+    def _share(self, start: int, num: int) -> list[int]:
+        """The units of the chunk ``[start, start + num)`` this process computes."""
+        processes, _ = self._workers()
+        return [u for u in range(start, start + num) if processes[u % len(processes)] == jax.process_index()]
 
     def advance(self, carry, key, start, num):
-        c = {k: np.array(v, np.float32) for k, v in carry.items()}  # a writable copy
-        units = range(start, start + num)
-        devices = self._devices()
+        before = {k: np.array(v, np.float32) for k, v in carry.items()}
+        c = {k: v.copy() for k, v in before.items()}  # a writable copy
+        _, devices = self._workers()
+        mine = self._share(start, num)
 
-        def work(unit):
+        def work(slot, unit):
             kind, arg = self.units[unit]
-            with jax.default_device(devices[(unit - start) % len(devices)]):
+            with jax.default_device(devices[slot % len(devices)]):
                 return getattr(self, f"_unit_{kind}")(c, jax.random.fold_in(key, unit), arg)
 
-        if len(devices) > 1 and num > 1:
+        if len(devices) > 1 and len(mine) > 1:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=len(devices)) as pool:
-                values = list(pool.map(work, units))
+                computed = list(pool.map(work, range(len(mine)), mine))
         else:
-            values = [work(unit) for unit in units]
+            computed = [work(slot, unit) for slot, unit in enumerate(mine)]
+        values = dict(zip(mine, computed, strict=True))
+        if jax.process_count() > 1:
+            _exchange(before, c, values)
+        units = range(start, start + num)
         kinds = [UNIT_KINDS.index(self.units[unit][0]) for unit in units]
-        return c, {"unit_value": np.asarray(values, np.float64), "unit_kind": np.asarray(kinds, np.int8)}
+        return c, {"unit_value": np.asarray([values[u] for u in units], np.float64),
+                   "unit_kind": np.asarray(kinds, np.int8)}
 
     # --- summaries --------------------------------------------------------------------------------------
     def summarize_final(self, series, carry):
@@ -401,6 +418,64 @@ class CompareJob(Job):
         report = outdir.parent / "report.md"
         report.write_text(_report(data, self.options, [p.name for p in paths]))
         return paths
+
+
+# --- units computed by several processes --------------------------------------------------------------------------
+
+# Every process calls ``_exchange`` once per chunk, in the same order, so this count names the same exchange on all.
+_EXCHANGES = itertools.count()
+_KEY_PREFIX = "deepglass/compare"
+_WAIT_MS = 60_000  # one wait for a peer's slots; a unit can take longer, so the wait repeats (a dead peer ends the
+#                    run through the runtime's heartbeat, not through this timeout)
+
+
+def _exchange(before: dict, carry: dict, values: dict) -> None:
+    """Give every process the slots the others' units wrote and their unit values, in place.
+
+    Each process publishes, in the key-value store of JAX's distributed runtime (the coordinator every process
+    already talks to; no files, no MPI), the flat indices and values of the carry's entries whose bits its units
+    changed, with its units' values; then it reads every peer's and writes them into its own carry. Units write
+    disjoint slots, so the merge is the single-process carry bit for bit (an entry a unit rewrote with identical
+    bits is not sent, and needs not be). Reading a peer's slots of exchange s proves it has read everything of
+    exchange s − 1, so once all are read this process deletes its own entry of s − 1: the store holds one chunk.
+    """
+    from jax._src import distributed as jax_distributed  # the runtime's client has no public accessor
+
+    client = jax_distributed.global_state.client
+    here, count, exchange = jax.process_index(), jax.process_count(), next(_EXCHANGES)
+    client.key_value_set_bytes(f"{_KEY_PREFIX}/{exchange}/{here}", _pack(before, carry, values))
+    for peer in range(count):
+        if peer != here:
+            _unpack_into(_wait_for_bytes(client, f"{_KEY_PREFIX}/{exchange}/{peer}"), carry, values)
+    if exchange:
+        client.key_value_delete(f"{_KEY_PREFIX}/{exchange - 1}/{here}")
+
+
+def _wait_for_bytes(client, key: str) -> bytes:
+    while True:
+        try:
+            return client.blocking_key_value_get_bytes(key, _WAIT_MS)
+        except Exception as e:  # noqa: BLE001 — the runtime raises one type for every status; only a timeout retries
+            if "DEADLINE_EXCEEDED" not in str(e):
+                raise
+
+
+def _pack(before: dict, carry: dict, values: dict) -> bytes:
+    """The entries of ``carry`` whose bits differ from ``before`` (flat index, value) and the unit values, as npz."""
+    arrays = {"units": np.asarray(list(values), np.int64), "values": np.asarray(list(values.values()), np.float64)}
+    for name, now in carry.items():
+        changed = np.flatnonzero(now.view(np.uint32) != before[name].view(np.uint32))
+        arrays[f"{name}.index"], arrays[f"{name}.value"] = changed, now.ravel()[changed]
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _unpack_into(data: bytes, carry: dict, values: dict) -> None:
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        values.update(zip(arrays["units"].tolist(), arrays["values"].tolist(), strict=True))
+        for name, slots in carry.items():
+            np.put(slots, arrays[f"{name}.index"], arrays[f"{name}.value"])
 
 
 # --- reading and figures ------------------------------------------------------------------------------------------
