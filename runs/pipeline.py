@@ -251,6 +251,7 @@ def _start(cfg: config_mod.Config, job, chunk: int, run_dir: RunDirectory, place
         "total_steps": job.total_steps,
         "record_every": job.record_every,
         "description": cfg.run.description,
+        **job.attrs(),
     }
     run_dir.create_results(attrs, job.layout(), job.coords(), shapes, job.snapshot_layout(carry))
     carry, complete = _loop(job, run_dir, carry, run_key, 0, chunk, progress=progress, max_chunks=max_chunks,

@@ -85,6 +85,10 @@ class Job:
     def coords(self) -> dict[str, np.ndarray]:
         return {}
 
+    def attrs(self) -> dict[str, Any]:
+        """Root attributes of ``results.h5`` the job adds (e.g. which kernel it chose); numbers and strings."""
+        return {}
+
     def init(self, key) -> Any:
         raise NotImplementedError
 

@@ -12,11 +12,22 @@ lattices too large for one device: 2D Ising Metropolis on the packed split kerne
 every other Metropolis or heat-bath lattice on ``kernels.split_generic.split_checkerboard``. Both give the
 configurations of the unsplit run bit for bit; energies too, except with Gaussian couplings, whose per-slab float32
 sums round differently from the unsplit kernel's running sum (each within float32 summation error of the exact one).
+
+``packing = "auto"`` (the default) runs Metropolis on the multi-spin kernels (``physics.kernels.multispin``: 32
+chains per uint32 word) when the model allows it — ``model = "ising"`` with ``field = 0``, or ``"edwards_anderson"``
+with ``disorder = "pm1"`` and ``field = 0``, unsplit — and the chains of one temperature (replicas × disorder
+samples) fill words (a multiple of 32). Then the batch is vmapped over temperatures only: all samples and replicas of
+one temperature are one ``kernels.metropolis(model, T, replicas=R, packing="multispin")`` batch
+(``physics.kernels``: consecutive replicas in different words). It starts from the configurations the plain path
+starts from, and its checkpoints hold the plain configurations ``(disorder, temperature, replica, *shape)`` int8.
+Over several devices its batch is temperatures × words (a device count that does not divide it is refused, naming
+``packing = "plain"``). ``packing = "plain"`` keeps the one-kernel-per-chain program. The root attributes
+``sweep_kernel`` and ``multispin_words`` (words per temperature, 0 for the plain kernel) record which ran.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -50,6 +61,8 @@ class IsingConfig:
     measurement: int = option(5000, gt=0, help="steps measured")
     record_every: int = option(10, ge=1, help="steps between records")
     split: Literal["none", "rows"] = option("none", help='"rows": one lattice in row slabs over the devices')
+    packing: Literal["auto", "plain"] = option("auto", help='"auto": Metropolis on multi-spin words where the model '
+                                                            'allows it; "plain": never')
 
     def validate(self, prefix: str):
         if len(self.shape) not in (2, 3):
@@ -96,7 +109,33 @@ class IsingJob(Job):
             self.couplings = jnp.full((samples, 1), o.J, jnp.float32)
         del d
         self.mesh = self._row_mesh(config) if o.split == "rows" else None
+        self.multispin = self._packs()
+        if self.multispin:
+            self._check_packed_batch_splits(config)
         self._advance = jax.jit(self._advance_impl, static_argnames="num")
+
+    def _packs(self) -> bool:
+        """The run takes the multi-spin path (module docstring): decided from the config alone."""
+        o = self.options
+        chains = o.replicas * self.couplings.shape[0]
+        bonds_pm1 = o.model == "ising" or o.disorder == "pm1"
+        return (o.packing == "auto" and o.kernel == "metropolis" and o.split == "none" and o.field == 0
+                and bonds_pm1 and chains % kernels.multispin.REPLICAS == 0)
+
+    def _check_packed_batch_splits(self, config):
+        """The multi-spin carry's batch is temperatures × words (``batch_ndim``), fewer units than the plain path's
+        disorder × temperatures: refuse a device count that does not divide it, naming the way out."""
+        from ..sharding import partition, select_devices
+
+        devices = len(select_devices(config.run.devices))
+        batch = (len(self.temps), self.multispin_words)
+        try:
+            partition(batch, devices)
+        except ConfigError as e:
+            raise ConfigError(f"ising.packing = 'auto': the multi-spin path runs {self.options.replicas} × "
+                              f"{self.couplings.shape[0]} chains per temperature as {batch[1]} word(s) of 32, so its "
+                              f"batch is {batch[0]} temperature(s) × {batch[1]} word(s); set ising.packing = 'plain' "
+                              f"to split disorder × temperature instead. {e}") from None
 
     def _row_mesh(self, config):
         """The devices the lattice's rows are split over (``run.devices``), refused when the rows do not split."""
@@ -209,6 +248,42 @@ class IsingJob(Job):
         return c
 
     # --- state ------------------------------------------------------------------------------------------
+    def _packed_kernel(self, temperature):
+        """Every disorder sample's replicas at one temperature as one multi-spin batch (``.x``: ``(R, *shape)`` for
+        the ferromagnet, ``(disorder, R, *shape)`` for the spin glass)."""
+        o = self.options
+        if self.spin_glass:
+            model = lattice.EdwardsAnderson(o.shape, self.couplings, o.field)
+        else:
+            model = lattice.Ising(o.shape, self.couplings[0, 0], o.field)
+        return kernels.metropolis(model, temperature, replicas=o.replicas, packing="multispin")
+
+    def _packed_configurations(self, state):
+        """``(disorder, replica, *shape)`` configurations of one temperature's multi-spin batch."""
+        return state.x if self.spin_glass else state.x[None]
+
+    def _packed_states(self, xs):
+        """The multi-spin carry, vmapped over temperatures, from ``(disorder, temperature, replica, *shape)``."""
+        temps = jnp.asarray(self.temps)
+        key = jax.random.key(0)  # the multi-spin init draws nothing: the state is the configuration
+
+        def one(t, x):
+            return self._packed_kernel(t).init(key, x if self.spin_glass else x[0])
+
+        return jax.jit(jax.vmap(one, in_axes=(0, 1)))(temps, xs)
+
+    def _initial_configurations(self, key):
+        """``(disorder, temperature, replica, *shape)``: the configurations the plain path's ``init`` draws."""
+        o = self.options
+        n_dis, n_t = self.couplings.shape[0], len(self.temps)
+        model0 = self._model(self.couplings[0])
+        keys = jax.random.split(key, n_dis * n_t).reshape(n_dis, n_t)
+
+        def one(k):
+            return jax.vmap(model0.random_state)(jax.random.split(k, o.replicas))
+
+        return jax.jit(jax.vmap(jax.vmap(one)))(keys)
+
     def _chain_kernel(self, couplings, temperature):
         """All replicas of one disorder sample at one temperature (or one PT ladder) as one batched kernel."""
         return kernels.batched(self._kernel(self._model(couplings), temperature), self.options.replicas)
@@ -226,6 +301,8 @@ class IsingJob(Job):
 
     def init(self, key):
         o = self.options
+        if self.multispin:
+            return self._packed_states(self._initial_configurations(key))
         pt = o.kernel == "parallel_tempering"
         n_dis, n_t = self.couplings.shape[0], len(self.temps)
         model0 = self._model(self.couplings[0])
@@ -241,12 +318,18 @@ class IsingJob(Job):
 
     def to_checkpoint(self, carry):
         """A lattice split in rows is saved as its plain configurations (the slabs' halo rows depend on the device
-        count); every other carry as it is."""
+        count) and a multi-spin carry (its words depend on the packing) as their plain configurations, ``(disorder,
+        temperature, replica, *shape)`` int8; every other carry as it is."""
+        if self.multispin:
+            xs = jax.jit(jax.vmap(self._packed_configurations))(carry)  # (temperature, disorder, replica, …)
+            return jnp.swapaxes(xs, 0, 1)
         if self.mesh is None:
             return carry
         return jax.jit(self._per_disorder(lambda c, t, st: jax.vmap(lambda one: one.x)(st)))(self.couplings, carry)
 
     def from_checkpoint(self, saved):
+        if self.multispin:
+            return self._packed_states(jnp.asarray(saved))
         if self.mesh is None:
             return saved
         key = jax.random.key(0)  # the split kernel's init draws nothing: the state is the configuration
@@ -273,6 +356,8 @@ class IsingJob(Job):
 
     def _advance_impl(self, carry, key, start, num):
         o = self.options
+        if self.multispin:
+            return self._advance_packed(carry, key, start, num)
         pt = o.kernel == "parallel_tempering"
         n_dis, n_t = self.couplings.shape[0], len(self.temps)
         idx = jnp.arange(n_dis * (1 if pt else n_t), dtype=jnp.uint32).reshape(n_dis, *(() if pt else (n_t,)))
@@ -285,6 +370,25 @@ class IsingJob(Job):
         # Traces are (disorder, [temperature,] time, ...) → put time last.
         time_axis = 1 if pt else 2
         series = {k: jnp.moveaxis(v, time_axis, -1) for k, v in trace.items()}
+        return carry, series
+
+    def _advance_packed(self, carry, key, start, num):
+        """The multi-spin path: one batch per temperature, its key ``fold_in(key, temperature index)``."""
+        o = self.options
+        idx = jnp.arange(len(self.temps), dtype=jnp.uint32)
+
+        def observe(state, info):
+            view = _Configurations(self._packed_configurations(state), state.energy.reshape(self.couplings.shape[0],
+                                                                                              o.replicas))
+            return jax.vmap(self._observe, in_axes=(0, None))(view, info)  # over disorder
+
+        def chain(t, state, index):
+            return run(self._packed_kernel(t), jax.random.fold_in(key, index), state, num, observe=observe,
+                       every=o.record_every, start=start)
+
+        carry, trace = jax.vmap(chain)(jnp.asarray(self.temps), carry, idx)
+        # traces are (temperature, time, disorder, ...) → (disorder, temperature, ..., time)
+        series = {k: jnp.moveaxis(jnp.moveaxis(v, 2, 0), 2, -1) for k, v in trace.items()}
         return carry, series
 
     def advance(self, carry, key, start, num):
@@ -337,6 +441,25 @@ class IsingJob(Job):
             out["onsager_energy_per_spin"] = (("temperature",), theory.onsager_energy(t, o.J))
         return out
 
+    @property
+    def sweep_kernel(self) -> str:
+        """The kernel that ran: ``"multispin_metropolis"`` (32 chains per word, ``packing = "auto"``) or the plain
+        ``kernel`` name."""
+        return "multispin_metropolis" if self.multispin else self.options.kernel
+
+    @property
+    def multispin_words(self) -> int:
+        """Words of 32 chains per temperature on the multi-spin path; 0 when the plain kernel ran."""
+        if not self.multispin:
+            return 0
+        return self.options.replicas * int(self.couplings.shape[0]) // kernels.multispin.REPLICAS
+
+    def describe(self) -> str:
+        return f"{super().describe()} [sweep kernel: {self.sweep_kernel}]"
+
+    def attrs(self) -> dict:
+        return {"sweep_kernel": self.sweep_kernel, "multispin_words": self.multispin_words}
+
     def _has_exact(self):
         o = self.options
         return (o.model == "ising" and len(o.shape) == 2 and o.shape[0] == o.shape[1] and o.field == 0
@@ -369,3 +492,10 @@ class IsingJob(Job):
             panels.append((label, curves, lines))
         title = f"{o.model} {'×'.join(map(str, o.shape))}, {o.kernel}, {o.replicas} replicas"
         return [errorbar_panels(panels, "temperature", title, outdir / "observables_vs_temperature.png")]
+
+
+class _Configurations(NamedTuple):
+    """What ``IsingJob._observe`` reads of a state: one sample's replicas ``x`` and their ``energy``."""
+
+    x: jax.Array
+    energy: jax.Array

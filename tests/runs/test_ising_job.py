@@ -10,6 +10,8 @@ Each harness returns z-scores; the positive test asserts them small and its nega
 recorded numbers to the harness with the theory evaluated at temperatures 5% off, which must be rejected.
 """
 import h5py
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -273,3 +275,153 @@ def test_split_rows_refuses_cluster_and_tempering_kernels_with_the_reason(kernel
     with pytest.raises(config.ConfigError, match=rf"ising.split = 'rows': .*kernel = '{kernel}' has no split "
                                                  rf"version \({reason}"):
         config.loads(text)
+
+
+# --- the multi-spin path (packing = "auto"): 32 chains per word ------------------------------------------------
+# The physics checks above repeated where the job packs its chains (kernels.metropolis(..., replicas=R) selects
+# physics.kernels.multispin): Metropolis, h = 0, ising or ±J EA, replicas × disorder samples a multiple of 32.
+# SPIN_GLASS's 3D ±J case above (2 samples × 32 replicas) already runs packed; these add the 2D ferromagnet and 2D ±J.
+
+PACKED = "multispin_metropolis"
+
+
+def _multispin_words(path):
+    """The words of 32 chains per temperature a finished run recorded (0: the plain kernel ran)."""
+    with h5py.File(path, "r") as f:
+        return int(f.attrs["multispin_words"])
+
+
+def test_packing_is_chosen_from_the_config():
+    def chosen(text):
+        return job_kinds()["ising"](config.loads(text)).sweep_kernel
+
+    packed_ferro = FERRO.replace("replicas = 16", "replicas = 32")
+    assert chosen(packed_ferro) == PACKED
+    assert chosen(SPIN_GLASS.format(shape=[2, 2, 4], disorder="pm1")) == PACKED  # the 3D test above
+    assert chosen(FERRO) == "metropolis"  # 16 chains per temperature do not fill a word
+    assert chosen(SPIN_GLASS.format(shape=[4, 4], disorder="gaussian")) == "metropolis"
+    assert chosen(packed_ferro.replace("[ising]\n", "[ising]\nfield = 0.1\n")) == "metropolis"
+    assert chosen(packed_ferro.replace('"metropolis"', '"heat_bath"')) == "heat_bath"
+    assert chosen(packed_ferro.replace("[ising]\n", '[ising]\npacking = "plain"\n')) == "metropolis"
+    with pytest.raises(config.ConfigError, match=r"ising.packing = 'multispin': must be one of"):
+        config.loads(packed_ferro.replace("[ising]\n", '[ising]\npacking = "multispin"\n'))
+
+
+def test_multispin_job_ferromagnet_matches_kaufman(tmp_path):
+    """FERRO with 32 replicas (one word per temperature): Kaufman's energy and specific heat, with the control."""
+    cfg, path = _run(FERRO.replace("replicas = 16", "replicas = 32"), tmp_path)
+    assert _multispin_words(path) == 1
+    with h5py.File(path, "r") as f:
+        assert f.attrs["status"] == "complete"
+        results = {k: f[k][...] for k in ("energy_per_spin_mean", "energy_per_spin_stderr", "specific_heat_mean",
+                                          "specific_heat_stderr")}
+        temps = f["temperature"][...].astype(np.float64)
+    size = cfg.job.shape[0]
+    z = _kaufman_z(results, size, temps)
+    for name, values in z.items():
+        assert np.all(np.abs(values) < Z_MAX), (name, dict(zip(temps.round(3).tolist(), values.round(2).tolist())))
+    wrong = _kaufman_z(results, size, temps * (1 + WRONG))
+    assert np.all(np.abs(wrong["energy"]) > Z_MAX), wrong["energy"].round(2)
+    assert np.max(np.abs(wrong["specific_heat"])) > Z_MAX, wrong["specific_heat"].round(2)
+
+
+def _spin_glass_results(path, cfg):
+    first = cfg.job.equilibration // cfg.job.record_every
+    with h5py.File(path, "r") as f:
+        assert f.attrs["status"] == "complete"
+        results = {k: f[k][...] for k in ("energy_per_spin_mean", "energy_per_spin_stderr", "overlap_squared",
+                                          "spin_glass_binder")}
+        results["overlap"] = f["overlap"][..., first:].astype(np.float64)
+        temps = f["temperature"][...].astype(np.float64)
+    return results, temps
+
+
+PACKED_PM1_2D = SPIN_GLASS.format(shape=[4, 4], disorder="pm1")
+
+
+@pytest.fixture(scope="module")
+def packed_pm1_2d(tmp_path_factory):
+    """The 2D ±J run on the multi-spin path, shared by its physics test and its resume test (one compile)."""
+    return _run(PACKED_PM1_2D, tmp_path_factory.mktemp("packed_pm1_2d"))
+
+
+def test_multispin_job_pm1_edwards_anderson_2d_matches_enumeration(packed_pm1_2d):
+    """2D ±J 4×4, 2 samples × 32 replicas (two words per temperature, each pair's replicas in different words):
+    energy, ⟨q²⟩ and g of each sample against its enumeration, and the 5%-off control."""
+    cfg, path = packed_pm1_2d
+    assert _multispin_words(path) == 2
+    couplings = np.asarray(job_kinds()["ising"](cfg).couplings, np.float64)
+    results, temps = _spin_glass_results(path, cfg)
+    z = _spin_glass_z(results, couplings, (4, 4), temps)
+    for name, values in z.items():
+        assert np.all(np.abs(values) < Z_MAX), (name, values.round(2))
+    wrong = _spin_glass_z(results, couplings, (4, 4), temps * (1 + WRONG))
+    for name, values in wrong.items():
+        assert np.max(np.abs(values)) > Z_MAX, (name, values.round(2))
+
+
+def test_multispin_job_resumes_bitwise_from_plain_configurations(packed_pm1_2d, tmp_path):
+    """Killed after its first chunk (of 10) and resumed: every dataset equals the uninterrupted run's, and the
+    checkpoint holds the plain configurations ``(disorder, temperature, replica, *shape)`` int8 (the split job's
+    format), which the resumed run packs again."""
+    from runs.store import CHECKPOINT
+    from tests.runs.sharded_worker import datasets, differences
+
+    _, whole = packed_pm1_2d
+    killed = tmp_path / "killed"
+    pipeline.execute(config.loads(PACKED_PM1_2D), killed, progress=False, max_chunks=1)
+    with np.load(killed / CHECKPOINT) as saved:
+        leaves = [k for k in saved.files if k.startswith("leaf_")]
+        assert leaves == ["leaf_00000"], saved.files
+        spins = saved["leaf_00000"]
+    assert spins.dtype == np.int8 and spins.shape == (2, 2, 32, 4, 4)
+    assert set(np.unique(spins).tolist()) == {-1, 1}
+    resumed = pipeline.resume(killed, progress=False)
+    assert differences(datasets(whole), datasets(resumed)) == {}
+
+
+# one word per temperature (2 samples × 16 replicas), 60 steps
+SMALL_PACKED = """
+[run]
+kind = "ising"
+seed = 8
+[ising]
+model = "edwards_anderson"
+disorder = "pm1"
+shape = [4, 4]
+temperatures = [1.0, 2.0]
+replicas = 16
+disorder_samples = 2
+kernel = "metropolis"
+equilibration = 20
+measurement = 40
+record_every = 10
+"""
+
+
+def test_plain_packing_runs_one_batched_kernel_per_chain(tmp_path):
+    """packing = "plain" on a config that would pack: the job's series are those of
+    ``kernels.batched(kernels.metropolis(EdwardsAnderson(sample d), T_i), R)`` run by ``physics.run`` with the key
+    ``fold_in(key, d·n_T + i)`` — the program the job ran before packing existed, rebuilt from public pieces."""
+    from physics import kernels, lattice, run
+
+    text = SMALL_PACKED.replace("[ising]\n", '[ising]\npacking = "plain"\n')
+    job = job_kinds()["ising"](config.loads(text))
+    assert job.sweep_kernel == "metropolis"
+    carry = job.init(jax.random.key(1))
+    key, steps = jax.random.key(2), job.total_steps
+    _, series = job.advance(carry, key, 0, steps)
+    o = job.options
+    n_t = len(o.temperatures)
+
+    @jax.jit
+    def by_hand(couplings, temperature, state, index):
+        model = lattice.EdwardsAnderson(tuple(o.shape), couplings, 0.0)
+        kernel = kernels.batched(kernels.metropolis(model, temperature), o.replicas)
+        return run(kernel, jax.random.fold_in(key, index), state, steps, every=o.record_every)[1]
+
+    for d in range(job.couplings.shape[0]):
+        for i, temperature in enumerate(job.temps):
+            state = jax.tree.map(lambda a: a[d, i], carry)
+            energies = by_hand(job.couplings[d], temperature, state, jnp.uint32(d * n_t + i))  # (time, replica)
+            assert np.array_equal(np.asarray(series["energy_per_spin"][d, i]), np.asarray(energies.T) / job.n)
