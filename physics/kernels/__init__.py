@@ -103,13 +103,13 @@ class MultispinBatchState:
         import jax
 
         per_word = jax.vmap(lambda w: w.x)(self.words)  # (W, 32, *shape)
-        return _from_words(per_word, self.chains)
+        return words_to_chains(per_word, self.chains)
 
     @property
     def energy(self):
         import jax
 
-        return _from_words(jax.vmap(lambda w: w.energy)(self.words), self.chains)
+        return words_to_chains(jax.vmap(lambda w: w.energy)(self.words), self.chains)
 
 
 def _register_batch_state():
@@ -121,7 +121,7 @@ def _register_batch_state():
 _register_batch_state()
 
 
-def _to_words(a, chains: tuple[int, ...]):
+def chains_to_words(a, chains: tuple[int, ...]):
     """``(*chains, *rest)`` per-chain values to ``(W, 32, *rest)``: chain c to bit ``c // W`` of word ``c % W``."""
     import jax.numpy as jnp
 
@@ -130,8 +130,8 @@ def _to_words(a, chains: tuple[int, ...]):
     return jnp.swapaxes(flat, 0, 1)
 
 
-def _from_words(a, chains: tuple[int, ...]):
-    """Inverse of :func:`_to_words`."""
+def words_to_chains(a, chains: tuple[int, ...]):
+    """Inverse of :func:`chains_to_words`."""
     import jax.numpy as jnp
 
     return jnp.swapaxes(a, 0, 1).reshape(*chains, *a.shape[2:])
@@ -257,7 +257,7 @@ def _multispin_batch(model, temperature, chains: tuple[int, ...]) -> Kernel:
             couplings = couplings[None]
         # every chain's bonds: a sample's R replicas share its couplings
         per_chain = jnp.repeat(couplings, chains[-1], axis=0).reshape(*chains, *couplings.shape[1:])
-        per_word = _to_words(per_chain, chains)
+        per_word = chains_to_words(per_chain, chains)
 
         def kernel_of(bonds):
             return multispin_ea_metropolis(bonds, temperature)
@@ -268,7 +268,7 @@ def _multispin_batch(model, temperature, chains: tuple[int, ...]) -> Kernel:
         if xs.shape != expected:
             raise ValueError(f"xs.shape={xs.shape}: expected {expected} (one configuration per chain)")
         keys = jax.random.split(key, words)
-        states = jax.vmap(lambda b, k, x: kernel_of(b).init(k, x))(per_word, keys, _to_words(xs, chains))
+        states = jax.vmap(lambda b, k, x: kernel_of(b).init(k, x))(per_word, keys, chains_to_words(xs, chains))
         return MultispinBatchState(states, chains)
 
     def step(key, state):
@@ -290,6 +290,8 @@ __all__ = [
     "wolff",
     "PACKINGS",
     "MultispinBatchState",
+    "chains_to_words",
+    "words_to_chains",
     "parallel_tempering",
     "PTState",
     "PTInfo",

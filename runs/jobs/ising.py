@@ -23,6 +23,16 @@ starts from, and its checkpoints hold the plain configurations ``(disorder, temp
 Over several devices its batch is temperatures × words (a device count that does not divide it is refused, naming
 ``packing = "plain"``). ``packing = "plain"`` keeps the one-kernel-per-chain program. The root attributes
 ``sweep_kernel`` and ``multispin_words`` (words per temperature, 0 for the plain kernel) record which ran.
+
+Parallel tempering with ``pt_base = "metropolis"`` packs under the same conditions: the ladders of the replicas ×
+disorder samples (chain → (word, bit) as above) run as ``multispin_words`` words of 32 on
+``kernels.multispin_parallel_tempering`` (swaps decided per chain; ``jax.vmap`` over the words, each word's key a
+split of the step's key), with the plain PT path's initial configurations, datasets and dims (``swap_acceptance``
+per chain and pair, as the plain ladders record it). Its carry is (word, rung, …), so only the words split over
+devices. Its checkpoint holds the plain configurations ``(disorder, replica, temperature, *shape)`` int8 in rung
+order, the parity of the next swap proposals, and each chain's walker labels, directions and round trips: the
+configurations and the parity are all the dynamics reads (energies are recomputed exactly from the spins), so the
+resumed run continues bit for bit, and the walker bookkeeping resumes with it.
 """
 from __future__ import annotations
 
@@ -34,6 +44,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from physics import kernels, lattice, observables, run, theory
+from physics.kernels import chains_to_words, words_to_chains  # the chain → (word, bit) rule of packed batches
+from physics.kernels.base import Kernel
 from physics.kernels.split_generic import split_checkerboard
 
 from ..config import ConfigError, option, require_multiples
@@ -119,8 +131,14 @@ class IsingJob(Job):
         o = self.options
         chains = o.replicas * self.couplings.shape[0]
         bonds_pm1 = o.model == "ising" or o.disorder == "pm1"
-        return (o.packing == "auto" and o.kernel == "metropolis" and o.split == "none" and o.field == 0
+        metropolis = o.kernel == "metropolis" or (o.kernel == "parallel_tempering" and o.pt_base == "metropolis")
+        return (o.packing == "auto" and metropolis and o.split == "none" and o.field == 0
                 and bonds_pm1 and chains % kernels.multispin.REPLICAS == 0)
+
+    @property
+    def _packed_ladders(self) -> bool:
+        """Parallel tempering on the multi-spin path (``multispin_parallel_tempering``, one ladder per word)."""
+        return self.multispin and self.options.kernel == "parallel_tempering"
 
     def _check_packed_batch_splits(self, config):
         """The multi-spin carry's batch is temperatures × words (``batch_ndim``), fewer units than the plain path's
@@ -128,14 +146,16 @@ class IsingJob(Job):
         from ..sharding import partition, select_devices
 
         devices = len(select_devices(config.run.devices))
-        batch = (len(self.temps), self.multispin_words)
+        words = self.multispin_words
+        batch = (words,) if self._packed_ladders else (len(self.temps), words)
+        what = f"{words} word(s)" if self._packed_ladders else f"{batch[0]} temperature(s) × {words} word(s)"
         try:
             partition(batch, devices)
         except ConfigError as e:
             raise ConfigError(f"ising.packing = 'auto': the multi-spin path runs {self.options.replicas} × "
-                              f"{self.couplings.shape[0]} chains per temperature as {batch[1]} word(s) of 32, so its "
-                              f"batch is {batch[0]} temperature(s) × {batch[1]} word(s); set ising.packing = 'plain' "
-                              f"to split disorder × temperature instead. {e}") from None
+                              f"{self.couplings.shape[0]} chains per temperature as {words} word(s) of 32, so its "
+                              f"batch is {what}; set ising.packing = 'plain' to split disorder"
+                              f" × {'replica' if self._packed_ladders else 'temperature'} instead. {e}") from None
 
     def _row_mesh(self, config):
         """The devices the lattice's rows are split over (``run.devices``), refused when the rows do not split."""
@@ -167,7 +187,10 @@ class IsingJob(Job):
     def batch_ndim(self):
         # carry (disorder, temperature, …), or (disorder, replica, temperature, …) for parallel tempering, whose
         # ladders exchange temperatures: its temperature axis stays whole. A lattice split in rows lays itself out.
-        return None if self.mesh is not None else 2
+        # Multi-spin tempering carries (word, rung, …): only the words split.
+        if self.mesh is not None:
+            return None
+        return 1 if self._packed_ladders else 2
 
     placement_axis = "rows"  # when split = "rows"
 
@@ -299,8 +322,92 @@ class IsingJob(Job):
 
         return jax.vmap(over_disorder)
 
+    # --- the multi-spin tempering path ---------------------------------------------------------------------
+    @property
+    def _chains(self) -> tuple[int, int]:
+        """The batch of ladders: (disorder samples, replicas); chain c (row-major) is bit ``c // W`` of word
+        ``c % W``, so the replicas 2k, 2k+1 of an overlap sit in different words (``physics.kernels``)."""
+        return int(self.couplings.shape[0]), self.options.replicas
+
+    def _ladder_words(self) -> Kernel:
+        """Every ladder as ``multispin_words`` words of 32, each one ``multispin_parallel_tempering`` over the
+        temperatures, ``jax.vmap``-ed over the words; each word's step draws its own split key. ``init`` takes the
+        plain PT layout ``(disorder, replica, temperature, *shape)``; the state has a leading word axis."""
+        o = self.options
+        temps = jnp.asarray(self.temps)
+        chains, words = self._chains, self.multispin_words
+        if self.spin_glass:
+            # every chain's bonds (a sample's replicas share its couplings), as 32 samples per word
+            per_chain = jnp.broadcast_to(self.couplings[:, None], (*chains, *self.couplings.shape[1:]))
+            per_word = chains_to_words(per_chain, chains)  # (W, 32, d, *shape)
+
+            def ladder(bonds):
+                return kernels.multispin_parallel_tempering(bonds, temps)
+        else:
+            model = lattice.Ising(o.shape, self.couplings[0, 0], o.field)
+            per_word = jnp.zeros((words,), jnp.float32)  # something to vmap over: every word has the same bonds
+
+            def ladder(_):
+                return kernels.multispin_parallel_tempering(model, temps)
+
+        def init(key, xs):
+            rungs_first = jnp.swapaxes(chains_to_words(xs, chains), 1, 2)  # (W, temperature, 32, *shape)
+            return jax.vmap(lambda b, x: ladder(b).init(key, x))(per_word, rungs_first)
+
+        def step(key, state):
+            keys = jax.random.split(key, words)
+            return jax.vmap(lambda b, k, s: ladder(b).step(k, s))(per_word, keys, state)
+
+        return Kernel(init, step)
+
+    def _to_chains(self, per_word):
+        """``(W, temperature, 32, …)`` word values to the plain PT layout ``(disorder, replica, temperature, …)``."""
+        return words_to_chains(jnp.swapaxes(per_word, 1, 2), self._chains)
+
+    def _from_chains(self, per_chain):
+        """Inverse of :meth:`_to_chains`."""
+        return jnp.swapaxes(chains_to_words(per_chain, self._chains), 1, 2)
+
+    def _initial_ladders(self, key):
+        """``(disorder, replica, temperature, *shape)``: the configurations the plain PT path's ``init`` draws."""
+        o = self.options
+        n_dis, n_t = self.couplings.shape[0], len(self.temps)
+        model0 = self._model(self.couplings[0])
+
+        def one(k):
+            ks = jax.random.split(k, o.replicas * n_t).reshape(o.replicas, n_t)
+            return jax.vmap(jax.vmap(model0.random_state))(ks)
+
+        return jax.jit(jax.vmap(one))(jax.random.split(key, n_dis))
+
+    def _ladder_checkpoint(self, carry) -> _Ladders:
+        return _Ladders(self._to_chains(jax.vmap(lambda s: s.x)(carry)), self._to_chains(carry.labels),
+                        self._to_chains(carry.direction), words_to_chains(carry.round_trips, self._chains),
+                        carry.parity[0])  # the words step in lockstep: one parity
+
+    def _ladders_from_checkpoint(self, saved: _Ladders):
+        state = self._ladder_words().init(None, saved.x)  # energies: recomputed exactly from the spins
+        return state._replace(labels=self._from_chains(saved.labels), direction=self._from_chains(saved.direction),
+                              round_trips=chains_to_words(saved.round_trips, self._chains),
+                              parity=jnp.broadcast_to(saved.parity, (self.multispin_words,)))
+
+    def _advance_ladders(self, carry, key, start, num):
+        """The multi-spin tempering path: one batch of words, observed in the plain PT layout."""
+        o = self.options
+
+        def observe(state, info):
+            view = _Configurations(self._to_chains(jax.vmap(lambda s: s.x)(state)), self._to_chains(state.energy))
+            swaps = _Swaps(self._to_chains(info.swap_accepted))  # (disorder, replica, pair of temperatures)
+            return jax.vmap(self._observe)(view, swaps)  # over disorder
+
+        carry, trace = run(self._ladder_words(), key, carry, num, observe=observe, every=o.record_every,
+                           start=start)
+        return carry, {k: jnp.moveaxis(v, 0, -1) for k, v in trace.items()}  # (time, disorder, …) → time last
+
     def init(self, key):
         o = self.options
+        if self._packed_ladders:
+            return jax.jit(self._ladder_words().init)(None, self._initial_ladders(key))
         if self.multispin:
             return self._packed_states(self._initial_configurations(key))
         pt = o.kernel == "parallel_tempering"
@@ -319,7 +426,12 @@ class IsingJob(Job):
     def to_checkpoint(self, carry):
         """A lattice split in rows is saved as its plain configurations (the slabs' halo rows depend on the device
         count) and a multi-spin carry (its words depend on the packing) as their plain configurations, ``(disorder,
-        temperature, replica, *shape)`` int8; every other carry as it is."""
+        temperature, replica, *shape)`` int8; every other carry as it is. Multi-spin tempering saves :class:`_Ladders`:
+        what a resume needs to continue bit for bit — the configurations per rung and the parity of the next swap
+        proposals (the energies are exact functions of the spins) — and the walkers' bookkeeping (labels,
+        direction, round trips), which steers nothing but is the state, all in the plain PT layout."""
+        if self._packed_ladders:
+            return jax.jit(self._ladder_checkpoint)(carry)
         if self.multispin:
             xs = jax.jit(jax.vmap(self._packed_configurations))(carry)  # (temperature, disorder, replica, …)
             return jnp.swapaxes(xs, 0, 1)
@@ -328,6 +440,8 @@ class IsingJob(Job):
         return jax.jit(self._per_disorder(lambda c, t, st: jax.vmap(lambda one: one.x)(st)))(self.couplings, carry)
 
     def from_checkpoint(self, saved):
+        if self._packed_ladders:
+            return jax.jit(self._ladders_from_checkpoint)(jax.tree.map(jnp.asarray, saved))
         if self.multispin:
             return self._packed_states(jnp.asarray(saved))
         if self.mesh is None:
@@ -356,6 +470,8 @@ class IsingJob(Job):
 
     def _advance_impl(self, carry, key, start, num):
         o = self.options
+        if self._packed_ladders:
+            return self._advance_ladders(carry, key, start, num)
         if self.multispin:
             return self._advance_packed(carry, key, start, num)
         pt = o.kernel == "parallel_tempering"
@@ -443,8 +559,10 @@ class IsingJob(Job):
 
     @property
     def sweep_kernel(self) -> str:
-        """The kernel that ran: ``"multispin_metropolis"`` (32 chains per word, ``packing = "auto"``) or the plain
-        ``kernel`` name."""
+        """The kernel that ran: ``"multispin_metropolis"`` or ``"multispin_parallel_tempering"`` (32 chains per
+        word, ``packing = "auto"``) or the plain ``kernel`` name."""
+        if self._packed_ladders:
+            return "multispin_parallel_tempering"
         return "multispin_metropolis" if self.multispin else self.options.kernel
 
     @property
@@ -499,3 +617,22 @@ class _Configurations(NamedTuple):
 
     x: jax.Array
     energy: jax.Array
+
+
+class _Swaps(NamedTuple):
+    """What ``IsingJob._observe`` reads of a PT step's info: ``swap_accepted`` ``(replica, pair of temperatures)``."""
+
+    swap_accepted: jax.Array
+
+
+class _Ladders(NamedTuple):
+    """The checkpoint of multi-spin tempering, in the plain PT layout: ``x`` ``(disorder, replica, temperature,
+    *shape)`` int8 ordered by rung; ``labels`` and ``direction`` ``(disorder, replica, temperature)`` and
+    ``round_trips`` ``(disorder, replica)`` int32 (``MultispinPTState``'s walker bookkeeping per chain); ``parity``,
+    the parity of the pairs the next step proposes."""
+
+    x: jax.Array
+    labels: jax.Array
+    direction: jax.Array
+    round_trips: jax.Array
+    parity: jax.Array

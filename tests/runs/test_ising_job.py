@@ -5,6 +5,8 @@
 * Edwards–Anderson in 2D (Gaussian bonds, 4×4) and 3D (±J bonds, 2×2×4): 16 spins, so every disorder sample the job
   drew is solved by enumerating its 2^16 states. Energy, ⟨q²⟩ and the spin-glass Binder parameter of the replica
   overlaps are compared with those exact values per disorder sample and temperature.
+* Parallel tempering on the multi-spin path (2D ±J, 4×4): the same per-sample enumeration at every rung, and each
+  neighbour pair's swap acceptance against its exact stationary value.
 
 Each harness returns z-scores; the positive test asserts them small and its negative control feeds the very same
 recorded numbers to the harness with the theory evaluated at temperatures 5% off, which must be rejected.
@@ -425,3 +427,175 @@ def test_plain_packing_runs_one_batched_kernel_per_chain(tmp_path):
             state = jax.tree.map(lambda a: a[d, i], carry)
             energies = by_hand(job.couplings[d], temperature, state, jnp.uint32(d * n_t + i))  # (time, replica)
             assert np.array_equal(np.asarray(series["energy_per_spin"][d, i]), np.asarray(energies.T) / job.n)
+
+
+# --- parallel tempering on the multi-spin path ------------------------------------------------------------------
+# kernel = "parallel_tempering" with pt_base = "metropolis" packs under the conditions above: each word is one
+# kernels.multispin_parallel_tempering ladder of 32 chains (swaps decided per chain).
+
+PACKED_PT = "multispin_parallel_tempering"
+
+# 2D ±J 4×4, 2 samples × 32 replicas (two words), four rungs. record_every is odd so that the records alternate
+# between steps proposing even and odd pairs: every pair's swaps are recorded.
+PT_PM1_2D = """
+[run]
+kind = "ising"
+seed = 5
+[ising]
+model = "edwards_anderson"
+disorder = "pm1"
+shape = [4, 4]
+temperatures = [1.0, 1.3, 1.7, 2.2]
+replicas = 32
+disorder_samples = 2
+kernel = "parallel_tempering"
+pt_base = "metropolis"
+equilibration = 500
+measurement = 4000
+record_every = 5
+"""
+
+
+@pytest.fixture(scope="module")
+def packed_pt_2d(tmp_path_factory):
+    """The ±J PT run on the multi-spin path, shared by its physics test and its resume test."""
+    return _run(PT_PM1_2D, tmp_path_factory.mktemp("packed_pt_2d"))
+
+
+def _exact_swap_acceptance(energies, t_low, t_high):
+    """min(1, e^{(β_low - β_high)(E_low - E_high)}) averaged over independent Boltzmann draws at the two rungs:
+    the stationary acceptance of a proposed swap (the configurations before it are distributed as the product)."""
+    levels, degeneracy = np.unique(energies, return_counts=True)
+
+    def law(t):
+        w = degeneracy * np.exp(-(levels - levels.min()) / t)
+        return w / w.sum()
+
+    log_ratio = (1.0 / t_low - 1.0 / t_high) * (levels[:, None] - levels[None, :])
+    return law(t_low) @ np.exp(np.minimum(log_ratio, 0.0)) @ law(t_high)
+
+
+def _swap_acceptance_z(swaps, couplings, shape, temperatures, first, every):
+    """z-scores, per disorder sample and neighbour pair, of the recorded swap acceptance against enumeration.
+
+    ``swaps`` ``(disorder, replica, pair, record)`` holds the swaps of the recorded steps from record ``first`` on;
+    record r follows global step ``(r + 1)·every - 1``, whose parity decides the pairs it proposed (the step
+    starting at 0 proposes the even pairs). Each replica's rate over its proposed records is one independent
+    number; the error is the stderr of their mean."""
+    records = np.arange(first, first + swaps.shape[-1])
+    step_parity = ((records + 1) * every - 1) % 2
+    z = []
+    for d in range(couplings.shape[0]):
+        energies = _enumerated_energies(couplings[d], shape)
+        for i in range(len(temperatures) - 1):
+            proposed = step_parity == i % 2
+            rate, err = observables.mean_stderr(swaps[d, :, i][:, proposed].mean(axis=-1))
+            z.append((rate - _exact_swap_acceptance(energies, temperatures[i], temperatures[i + 1])) / err)
+    return np.array(z)
+
+
+def test_multispin_pt_job_pm1_2d_matches_enumeration(packed_pt_2d):
+    """Energy, ⟨q²⟩ and g of each sample at every rung against its enumeration, the swap acceptance of every
+    neighbour pair against its exact stationary value, and the 5%-off controls of both."""
+    cfg, path = packed_pt_2d
+    with h5py.File(path, "r") as f:
+        assert f.attrs["sweep_kernel"] == PACKED_PT and int(f.attrs["multispin_words"]) == 2
+        first = cfg.job.equilibration // cfg.job.record_every
+        swaps = f["swap_acceptance"][..., first:].astype(np.float64)
+        # the plain PT path's layout
+        assert [str(v) for v in f["swap_acceptance"].attrs["dims"]] == ["disorder", "replica",
+                                                                        "pair_of_temperatures", "time"]
+        assert [str(v) for v in f["overlap"].attrs["dims"]] == ["disorder", "temperature", "pair", "time"]
+    couplings = np.asarray(job_kinds()["ising"](cfg).couplings, np.float64)
+    results, temps = _spin_glass_results(path, cfg)
+    assert swaps.shape[:3] == (2, 32, len(temps) - 1)
+    z = _spin_glass_z(results, couplings, (4, 4), temps)
+    z["swap"] = _swap_acceptance_z(swaps, couplings, (4, 4), temps, first, cfg.job.record_every)
+    for name, values in z.items():
+        assert np.all(np.abs(values) < Z_MAX), (name, values.round(2))
+    wrong = _spin_glass_z(results, couplings, (4, 4), temps * (1 + WRONG))
+    wrong["swap"] = _swap_acceptance_z(swaps, couplings, (4, 4), temps * (1 + WRONG), first, cfg.job.record_every)
+    for name, values in wrong.items():
+        assert np.max(np.abs(values)) > Z_MAX, (name, values.round(2))
+
+
+def test_multispin_pt_job_resumes_bitwise(packed_pt_2d, tmp_path):
+    """Killed after its first chunk (of 10) and resumed: every dataset and the final checkpoint (configurations,
+    walker labels, directions, round trips, parity) equal the uninterrupted run's. The checkpoint holds the plain
+    configurations in the plain PT layout ``(disorder, replica, temperature, *shape)`` int8."""
+    from runs.store import CHECKPOINT
+    from tests.runs.sharded_worker import datasets, differences
+
+    cfg, whole = packed_pt_2d
+    killed = tmp_path / "killed"
+    pipeline.execute(config.loads(PT_PM1_2D), killed, progress=False, max_chunks=1)
+    with np.load(killed / CHECKPOINT) as saved:
+        leaves = sorted(k for k in saved.files if k.startswith("leaf_"))
+        spins, labels, parity = saved["leaf_00000"], saved["leaf_00001"], saved["leaf_00004"]
+    assert len(leaves) == 5, leaves
+    n_t = len(cfg.job.temperatures)
+    assert spins.dtype == np.int8 and spins.shape == (2, 32, n_t, 4, 4)
+    assert set(np.unique(spins).tolist()) == {-1, 1}
+    # every chain's ladder holds each walker once; 450 steps: the next step proposes the even pairs
+    assert np.array_equal(np.sort(labels, axis=-1), np.broadcast_to(np.arange(n_t), labels.shape))
+    assert parity.shape == () and int(parity) == 0
+    resumed = pipeline.resume(killed, progress=False)
+    assert differences(datasets(whole), datasets(resumed)) == {}
+    with np.load(whole.parent / CHECKPOINT) as a, np.load(resumed.parent / CHECKPOINT) as b:
+        for name in leaves + ["__step__"]:
+            assert np.array_equal(a[name], b[name]), name
+
+
+# one word (2 samples × 16 replicas), three rungs, 60 steps
+SMALL_PT = SMALL_PACKED.replace("temperatures = [1.0, 2.0]", "temperatures = [1.0, 1.5, 2.0]").replace(
+    'kernel = "metropolis"', 'kernel = "parallel_tempering"\npt_base = "metropolis"').replace(
+    "record_every = 10", "record_every = 5")
+
+
+def test_multispin_pt_is_chosen_from_the_config():
+    def chosen(text):
+        return job_kinds()["ising"](config.loads(text)).sweep_kernel
+
+    assert chosen(SMALL_PT) == PACKED_PT
+    assert chosen(SMALL_PT.replace('pt_base = "metropolis"', 'pt_base = "heat_bath"')) == "parallel_tempering"
+    assert chosen(SMALL_PT.replace("replicas = 16", "replicas = 8")) == "parallel_tempering"  # 16 chains
+    assert chosen(SMALL_PT.replace("[ising]\n", '[ising]\npacking = "plain"\n')) == "parallel_tempering"
+    assert chosen(SMALL_PT.replace('disorder = "pm1"', 'disorder = "gaussian"')) == "parallel_tempering"
+
+
+def test_plain_packing_runs_one_tempering_ladder_per_chain(tmp_path):
+    """packing = "plain" with parallel tempering on a config that would pack (whose packed run starts from the same
+    configurations): the job's series are those of
+    ``kernels.batched(kernels.parallel_tempering(lambda T: kernels.metropolis(EdwardsAnderson(sample d), T),
+    temperatures), R)`` run by ``physics.run`` with the key ``fold_in(key, d)`` — the plain PT program, rebuilt
+    from public pieces."""
+    from physics import kernels, lattice, run
+
+    job = job_kinds()["ising"](config.loads(SMALL_PT.replace("[ising]\n", '[ising]\npacking = "plain"\n')))
+    assert job.sweep_kernel == "parallel_tempering" and job.multispin_words == 0
+    carry = job.init(jax.random.key(1))
+    # the packed ladders start from these configurations (same key, same spins)
+    packed = job_kinds()["ising"](config.loads(SMALL_PT))
+    assert np.array_equal(np.asarray(packed.to_checkpoint(packed.init(jax.random.key(1))).x), np.asarray(carry.x))
+    key, steps = jax.random.key(2), job.total_steps
+    _, series = job.advance(carry, key, 0, steps)
+    o = job.options
+
+    @jax.jit
+    def by_hand(couplings, state, index):
+        model = lattice.EdwardsAnderson(tuple(o.shape), couplings, 0.0)
+        ladder = kernels.parallel_tempering(lambda t: kernels.metropolis(model, t), jnp.asarray(job.temps))
+        kernel = kernels.batched(ladder, o.replicas)
+
+        def observe(state, info):
+            return state.energy, info.swap_accepted
+
+        return run(kernel, jax.random.fold_in(key, index), state, steps, observe=observe, every=o.record_every)[1]
+
+    for d in range(job.couplings.shape[0]):
+        state = jax.tree.map(lambda a: a[d], carry)
+        energies, swaps = by_hand(job.couplings[d], state, jnp.uint32(d))  # (time, replica, T), (time, replica, pair)
+        assert np.array_equal(np.asarray(series["energy_per_spin"][d]),
+                              np.moveaxis(np.asarray(energies), 0, -1).swapaxes(0, 1) / job.n)
+        assert np.array_equal(np.asarray(series["swap_acceptance"][d]),
+                              np.moveaxis(np.asarray(swaps), 0, -1).astype(np.float32))
