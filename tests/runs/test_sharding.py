@@ -17,8 +17,8 @@ from tests.runs import sharded_worker
 # Every dataset is bitwise, the networks' losses included: XLA:CPU rounds a fused log(Σ exp) or mean differently by
 # how many networks share one program (test_fused_reductions_round_by_shape), so the train job trains each device's
 # networks in vmapped groups of a fixed size (runs/jobs/train.py, NETWORKS_PER_PROGRAM) whatever the device count.
-# Measured exception, not covered here (the tiny config uses sgd): Adam on 1 device vs 2 or 4 differs by about 1 ulp
-# (losses 2–5e-7) from the first step; sgd and rmsprop are bitwise on 1, 2 and 4 devices.
+# The tiny config uses sgd; adam on 1, 2 and 4 devices is tests/runs/test_train_meshes.py (it needs XLA's CSE pass off,
+# runs/jobs/train.py explains why).
 
 
 @pytest.fixture(scope="module")
