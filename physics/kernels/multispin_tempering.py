@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..lattice import Ising
-from .base import Kernel, check_temperature
+from .base import Kernel
 from .lattice import LatticeInfo
 from .multispin import (  # the sublattice layout's private helpers: the energies are read from the same words
     REPLICAS,
@@ -59,6 +59,7 @@ from .multispin import (  # the sublattice layout's private helpers: the energie
     multispin_ea_metropolis,
     multispin_metropolis,
 )
+from .tempering import ladder
 
 __all__ = ["MultispinPTState", "MultispinPTInfo", "multispin_parallel_tempering"]
 
@@ -177,12 +178,8 @@ def multispin_parallel_tempering(model_or_couplings, temperatures, *, bits: int 
       >>> state = pt.init(key, lattice.random_spins(key, (8, 32, 16, 16, 16)))
       >>> state, energies = run(pt, key, state, 1000)  # energies (1000, 8, 32)
     """
-    check_temperature(temperatures, name="temperatures")
-    temps = jnp.asarray(temperatures, jnp.float32)
-    if temps.ndim != 1 or temps.shape[0] < 2:
-        raise ValueError(f"temperatures={temperatures!r}: need a 1-D list of at least 2 temperatures")
+    temps, betas = ladder(temperatures)
     count = temps.shape[0]
-    betas = 1.0 / temps
     if isinstance(model_or_couplings, Ising):
         def make_kernel(t):
             return multispin_metropolis(model_or_couplings, t, bits=bits)

@@ -136,14 +136,8 @@ def row_split_counts(rows: int) -> list[int]:
     return [d for d in range(1, rows // 2 + 1) if rows % (2 * d) == 0]
 
 
-def _check(model, mesh, axis_name) -> tuple[str, int]:
-    if not isinstance(model, Ising) or len(getattr(model, "shape", ())) != 2:
-        raise ValueError(
-            f"model={type(model).__name__}(shape={getattr(model, 'shape', None)!r}): split_metropolis splits the "
-            "packed 2D Ising kernel; allowed: physics.lattice.Ising with a 2D shape (Edwards–Anderson and 3D "
-            "lattices run on the unpacked kernel, which has no split version)"
-        )
-    _require_even(model.shape, "split_metropolis")
+def mesh_axis(mesh, axis_name: str | None) -> tuple[str, int]:
+    """The mesh axis a lattice is split over and its device count; ``ValueError`` for a bad mesh or axis."""
     if not isinstance(mesh, Mesh):
         raise ValueError(f"mesh={mesh!r}: must be a jax.sharding.Mesh (e.g. jax.make_mesh((4,), ('rows',)))")
     if axis_name is None:
@@ -153,6 +147,18 @@ def _check(model, mesh, axis_name) -> tuple[str, int]:
     if axis_name not in mesh.axis_names:
         raise ValueError(f"axis_name={axis_name!r}: not an axis of the mesh; allowed: {mesh.axis_names!r}")
     devices = int(mesh.shape[axis_name])
+    return axis_name, devices
+
+
+def _check(model, mesh, axis_name) -> tuple[str, int]:
+    if not isinstance(model, Ising) or len(getattr(model, "shape", ())) != 2:
+        raise ValueError(
+            f"model={type(model).__name__}(shape={getattr(model, 'shape', None)!r}): split_metropolis splits the "
+            "packed 2D Ising kernel; allowed: physics.lattice.Ising with a 2D shape (Edwards–Anderson and 3D "
+            "lattices run on the unpacked kernel, which has no split version)"
+        )
+    _require_even(model.shape, "split_metropolis")
+    axis_name, devices = mesh_axis(mesh, axis_name)
     rows = model.shape[0]
     if rows % (2 * devices):
         fits = row_split_counts(rows)

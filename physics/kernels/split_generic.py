@@ -42,7 +42,7 @@ from .. import hashing
 from ..lattice import EdwardsAnderson, Ising
 from .base import Kernel, check_temperature
 from .lattice import LatticeInfo, _require_even
-from .split import _ring_exchange, row_split_counts
+from .split import _ring_exchange, mesh_axis, row_split_counts
 
 __all__ = ["SplitLatticeState", "split_checkerboard"]
 
@@ -134,15 +134,7 @@ def _split_axis(model, mesh, axis_name, algorithm) -> tuple[str, int]:
         raise ValueError(f"algorithm={algorithm!r}: allowed: {ALGORITHMS!r} (Wolff clusters and parallel "
                          "tempering have no split version)")
     _require_even(model.shape, "split_checkerboard")
-    if not isinstance(mesh, Mesh):
-        raise ValueError(f"mesh={mesh!r}: must be a jax.sharding.Mesh (e.g. jax.make_mesh((4,), ('rows',)))")
-    if axis_name is None:
-        if len(mesh.axis_names) != 1:
-            raise ValueError(f"axis_name=None: the mesh has axes {mesh.axis_names!r}; name the one to split over")
-        axis_name = mesh.axis_names[0]
-    if axis_name not in mesh.axis_names:
-        raise ValueError(f"axis_name={axis_name!r}: not an axis of the mesh; allowed: {mesh.axis_names!r}")
-    devices = int(mesh.shape[axis_name])
+    axis_name, devices = mesh_axis(mesh, axis_name)
     rows = model.shape[0]
     if rows % (2 * devices):
         raise ValueError(

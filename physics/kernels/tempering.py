@@ -45,6 +45,15 @@ class PTInfo(NamedTuple):
     is_finite: jax.Array
 
 
+def ladder(temperatures) -> tuple[jax.Array, jax.Array]:
+    """A checked temperature ladder as float32 ``(temperatures, betas)``; ``ValueError`` names a bad one."""
+    check_temperature(temperatures, name="temperatures")
+    temps = jnp.asarray(temperatures, jnp.float32)
+    if temps.ndim != 1 or temps.shape[0] < 2:
+        raise ValueError(f"temperatures={temperatures!r}: need a 1-D list of at least 2 temperatures")
+    return temps, 1.0 / temps
+
+
 def parallel_tempering(make_kernel: Callable[[jax.Array], Kernel], temperatures) -> Kernel:
     """Replica exchange over ``temperatures`` with base kernels ``make_kernel(T)``.
 
@@ -54,12 +63,8 @@ def parallel_tempering(make_kernel: Callable[[jax.Array], Kernel], temperatures)
       >>> pt = parallel_tempering(lambda t: kernels.metropolis(model, t), jnp.linspace(1.5, 3.0, 8))
       >>> state = pt.init(key, jax.vmap(model.random_state)(jax.random.split(key, 8)))
     """
-    check_temperature(temperatures, name="temperatures")
-    temps = jnp.asarray(temperatures, jnp.float32)
-    if temps.ndim != 1 or temps.shape[0] < 2:
-        raise ValueError(f"temperatures={temperatures!r}: need a 1-D list of at least 2 temperatures")
+    temps, betas = ladder(temperatures)
     count = temps.shape[0]
-    betas = 1.0 / temps
 
     def init(key, xs):
         keys = jax.random.split(key, count)

@@ -22,32 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.runs.sharded_worker import TINY as SHARDED_TINY
 from tests.runs.sharded_worker import datasets, differences
 
 # Langevin uses the gradient, Metropolis the energy only (both through the ordered sum of the group partials).
 # block = 4 at n = 16 makes 4 index blocks per axis, 20 block triples: 8 groups of 3 (the last 2 padded), so
 # every device of 4 holds real blocks. waiting_times = [0, 20] exercises the snapshots held in the carry.
-TINY = """
-[run]
-kind = "pspin"
-seed = 3
-chunk_steps = 20
-[pspin]
-n = 16
-p = 3
-couplings = "hashed"
-block = 4
-split = "couplings"
-dynamics = "langevin"
-temperatures = [0.5, 1.0]
-step_size = 0.02
-replicas = 2
-disorder_samples = 2
-steps = 60
-equilibration = 20
-record_every = 10
-waiting_times = [0, 20]
-"""
+TINY = SHARDED_TINY["pspin"].replace("p = 3\n", 'p = 3\ncouplings = "hashed"\nblock = 4\nsplit = "couplings"\n')
 
 METROPOLIS = TINY.replace('dynamics = "langevin"', 'dynamics = "metropolis"').replace("step_size = 0.02",
                                                                                     "step_size = 0.3")
