@@ -179,13 +179,7 @@ def test_ising_job_edwards_anderson_matches_enumeration(tmp_path, shape, disorde
     cfg, path = _run(SPIN_GLASS.format(shape=shape, disorder=disorder), tmp_path)
     # the couplings the run drew: the job derives them from run.seed alone
     couplings = np.asarray(job_kinds()["ising"](cfg).couplings, np.float64)
-    first = cfg.job.equilibration // cfg.job.record_every
-    with h5py.File(path, "r") as f:
-        assert f.attrs["status"] == "complete"
-        results = {k: f[k][...] for k in ("energy_per_spin_mean", "energy_per_spin_stderr", "overlap_squared",
-                                          "spin_glass_binder")}
-        results["overlap"] = f["overlap"][..., first:].astype(np.float64)
-        temps = f["temperature"][...].astype(np.float64)
+    results, temps = _spin_glass_results(path, cfg)
     # the job's ⟨q²⟩ is the mean of the recorded overlaps over the measurement window
     np.testing.assert_allclose(results["overlap_squared"], (results["overlap"] ** 2).mean(axis=(-2, -1)),
                                rtol=1e-6)
