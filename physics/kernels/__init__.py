@@ -31,7 +31,13 @@ random words (the price of multi-spin coding; ``physics.kernels.multispin`` meas
 from __future__ import annotations
 
 import dataclasses
+import math
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..lattice import EdwardsAnderson, Ising
 from . import discrete as _discrete  # noqa: F401  (registers the REM-family kernels)
 from . import lattice as _lattice  # noqa: F401  (registers the lattice kernels)
 from . import sphere as _sphere  # noqa: F401  (registers the spherical kernels)
@@ -100,70 +106,41 @@ class MultispinBatchState:
 
     @property
     def x(self):
-        import jax
-
         per_word = jax.vmap(lambda w: w.x)(self.words)  # (W, 32, *shape)
         return words_to_chains(per_word, self.chains)
 
     @property
     def energy(self):
-        import jax
-
         return words_to_chains(jax.vmap(lambda w: w.energy)(self.words), self.chains)
 
 
-def _register_batch_state():
-    import jax
-
-    jax.tree_util.register_dataclass(MultispinBatchState, data_fields=["words"], meta_fields=["chains"])
-
-
-_register_batch_state()
+jax.tree_util.register_dataclass(MultispinBatchState, data_fields=["words"], meta_fields=["chains"])
 
 
 def chains_to_words(a, chains: tuple[int, ...]):
     """``(*chains, *rest)`` per-chain values to ``(W, 32, *rest)``: chain c to bit ``c // W`` of word ``c % W``."""
-    import jax.numpy as jnp
-
-    count = _count(chains)
+    count = math.prod(chains)
     flat = a.reshape(_WORD_BITS, count // _WORD_BITS, *a.shape[len(chains):])
     return jnp.swapaxes(flat, 0, 1)
 
 
 def words_to_chains(a, chains: tuple[int, ...]):
     """Inverse of :func:`chains_to_words`."""
-    import jax.numpy as jnp
-
     return jnp.swapaxes(a, 0, 1).reshape(*chains, *a.shape[2:])
 
 
-def _count(chains) -> int:
-    out = 1
-    for c in chains:
-        out *= int(c)
-    return out
-
-
 def _is_tracer(value) -> bool:
-    import jax
-
     return isinstance(value, jax.core.Tracer)
 
 
 def _sample_axis(model) -> bool:
     """An ``EdwardsAnderson`` whose couplings carry a leading sample axis: ``(S, d, *shape)``."""
-    from ..lattice import EdwardsAnderson
-
     return isinstance(model, EdwardsAnderson) and len(model.couplings.shape) == len(model.shape) + 2
 
 
 def _why_not_packed(name: str, model, chains: tuple[int, ...], *, trust_traced: bool) -> str | None:
     """Why this batch cannot run on the multi-spin kernels (None: it can). Traced h or couplings cannot be checked:
     refused unless ``trust_traced`` (``packing="multispin"``: the caller promises h = 0 and ±1 bonds)."""
-    import numpy as np
-
-    from ..lattice import EdwardsAnderson, Ising
-
     if name != "metropolis":
         return f"multi-spin coding exists only for Metropolis, not {name}"
     if not isinstance(model, (Ising, EdwardsAnderson)):
@@ -181,8 +158,8 @@ def _why_not_packed(name: str, model, chains: tuple[int, ...], *, trust_traced: 
                 return "the couplings are traced: ±1 bonds cannot be checked"
         elif not np.all(np.abs(np.asarray(model.couplings)) == 1):
             return "couplings: multi-spin coding needs ±1 bonds (these are not, e.g. Gaussian)"
-    if _count(chains) % _WORD_BITS:
-        return (f"{' × '.join(map(str, chains))} = {_count(chains)} chains: multi-spin coding needs a multiple of "
+    if math.prod(chains) % _WORD_BITS:
+        return (f"{' × '.join(map(str, chains))} = {math.prod(chains)} chains: multi-spin coding needs a multiple of "
                 f"{_WORD_BITS}")
     return None
 
@@ -216,8 +193,6 @@ def _select(name, model, temperature, args, kwargs, replicas, packing) -> Kernel
 
 def _plain_batch(builder, model, temperature, args, kwargs, replicas) -> Kernel:
     """``batched(builder(model, T), R)``, vmapped over the sample axis of a batch of EdwardsAnderson samples."""
-    import jax
-
     if not _sample_axis(model):
         return batched(builder(model, temperature, *args, **kwargs), replicas)
 
@@ -239,11 +214,7 @@ def _plain_batch(builder, model, temperature, args, kwargs, replicas) -> Kernel:
 def _multispin_batch(model, temperature, chains: tuple[int, ...]) -> Kernel:
     """The batch as ``C/32`` multi-spin words, one ``jax.vmap`` over them; each word draws its own split key."""
     import jax
-    import jax.numpy as jnp
-
-    from ..lattice import Ising
-
-    words = _count(chains) // _WORD_BITS
+    words = math.prod(chains) // _WORD_BITS
     if isinstance(model, Ising):
         word_kernel = multispin_metropolis(model, temperature)
 

@@ -63,10 +63,10 @@ import numpy as np
 from .. import hashing
 from ..lattice import EdwardsAnderson, Ising
 from .base import Kernel, check_temperature
-from .lattice import LatticeInfo, _require_even
+from .lattice import LatticeInfo, _require_even, pack_sublattices, unpack_sublattices
 
 __all__ = ["REPLICAS", "MultispinState", "MultispinIsingState", "multispin_metropolis", "multispin_ea_metropolis",
-           "pack_replicas", "unpack_replicas", "split_sublattices", "merge_sublattices"]
+           "pack_replicas", "unpack_replicas"]
 
 REPLICAS = 32
 _BITS = np.arange(REPLICAS, dtype=np.uint32)  # NumPy: importing must not start a JAX backend (jax.distributed)
@@ -89,21 +89,6 @@ def _even_rows(shape: tuple[int, ...]) -> np.ndarray:
     """``p(r) = 0``: the rows (first d - 1 coordinates) whose black sites sit at even last coordinates; shape
     ``(*shape[:-1], 1)``, NumPy (a trace-time constant)."""
     return (np.indices(shape[:-1]).sum(axis=0) % 2 == 0)[..., None]
-
-
-def split_sublattices(x: jax.Array, d: int) -> tuple[jax.Array, jax.Array]:
-    """The (black, white) sublattices of a d-dimensional lattice in the last d axes of ``x`` (module docstring)."""
-    even = _even_rows(x.shape[-d:])
-    xe, xo = x[..., 0::2], x[..., 1::2]
-    return jnp.where(even, xe, xo), jnp.where(even, xo, xe)
-
-
-def merge_sublattices(black: jax.Array, white: jax.Array, d: int) -> jax.Array:
-    """Inverse of :func:`split_sublattices`."""
-    shape = (*black.shape[-d:-1], 2 * black.shape[-1])
-    even = _even_rows(shape)
-    xe, xo = jnp.where(even, black, white), jnp.where(even, white, black)
-    return jnp.stack([xe, xo], axis=-1).reshape(*black.shape[:-1], shape[-1])
 
 
 def _neighbour_words(other: jax.Array, own_at_even: np.ndarray) -> list[jax.Array]:
@@ -164,7 +149,7 @@ class MultispinState(NamedTuple):
 
     @property
     def x(self) -> jax.Array:
-        return merge_sublattices(unpack_replicas(self.black), unpack_replicas(self.white), self.black.ndim)
+        return unpack_sublattices(unpack_replicas(self.black), unpack_replicas(self.white), self.black.ndim)
 
     @property
     def energy(self) -> jax.Array:
@@ -245,7 +230,7 @@ def _multispin_kernel(shape: tuple[int, ...], temperature, bits: int, make_bonds
             x = jnp.broadcast_to(x, (REPLICAS, *shape))
         if x.shape != (REPLICAS, *shape):
             raise ValueError(f"x.shape={x.shape}: expected ({REPLICAS}, {', '.join(map(str, shape))}) or {shape}")
-        black, white = split_sublattices(x, d)
+        black, white = pack_sublattices(x, d)
         bonds_black, bonds_white = make_bonds()
         return MultispinState(pack_replicas(black), pack_replicas(white), bonds_black, bonds_white,
                               jnp.asarray(scale, jnp.float32))
@@ -343,7 +328,7 @@ def multispin_ea_metropolis(couplings, temperature, *, bits: int = 24) -> Kernel
 
     def make_bonds():
         directions = _bond_directions(couplings, d)  # (32, 2d, *shape)
-        black, white = split_sublattices(directions, d)
+        black, white = pack_sublattices(directions, d)
         return pack_replicas(black), pack_replicas(white)
 
     return _multispin_kernel(shape, temperature, int(bits), make_bonds, 1.0)

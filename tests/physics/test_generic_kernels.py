@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from physics import hashing, kernels, lattice, run
-from physics.kernels.lattice import checkerboard_masks, pack_sublattices, unpack_sublattices
+from physics.kernels.lattice import checkerboard_masks, pack_checkerboard, pack_sublattices, unpack_sublattices
 
 SWEEPS = 20
 REPLICAS = 3
@@ -132,6 +132,9 @@ def test_pack_sublattices_round_trip_and_colours():
         # row by row, the packed sites are the sites of that colour in order
         expected = np.asarray(x)[:, parity == colour].reshape(2, 4, 6, 4)
         np.testing.assert_array_equal(np.asarray(sites), expected)
+    # in 2D the packing is pack_checkerboard's (the 2D Ising, split and multi-spin kernels share the layout)
+    x2 = lattice.random_spins(jax.random.key(1), (3, 6, 10))
+    assert all(np.array_equal(a, b) for a, b in zip(pack_sublattices(x2, 2), pack_checkerboard(x2)))
 
 
 def test_integer_threshold_path_is_taken_exactly_when_fields_are_exact():

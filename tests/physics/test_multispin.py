@@ -18,14 +18,11 @@ import pytest
 from scipy import stats
 
 from physics import lattice, run, theory
-from physics.kernels.lattice import checkerboard_masks, pack_checkerboard
 from physics.kernels.multispin import (
     REPLICAS,
-    merge_sublattices,
     multispin_ea_metropolis,
     multispin_metropolis,
     pack_replicas,
-    split_sublattices,
     unpack_replicas,
 )
 from tests.physics.test_lattice import (
@@ -56,20 +53,6 @@ def test_pack_round_trip_and_energy():
         assert state.x.shape == (REPLICAS, 6, 10) and state.x.dtype == jnp.int8
         assert np.array_equal(state.x, x)
         np.testing.assert_allclose(state.energy, jax.vmap(model.energy)(x), atol=1e-4)
-
-
-def test_sublattices_are_the_checkerboard():
-    """The 2D split is kernels.lattice.pack_checkerboard; in 3D black holds exactly the sites of even coordinate sum
-    (the sublattice kernels.metropolis updates first) and merge inverts split."""
-    x2 = lattice.random_spins(jax.random.key(1), (3, 6, 10))
-    assert all(np.array_equal(a, b) for a, b in zip(split_sublattices(x2, 2), pack_checkerboard(x2)))
-    shape = (4, 6, 8)
-    index = jnp.arange(np.prod(shape), dtype=jnp.int32).reshape(shape)
-    black, white = split_sublattices(index, 3)
-    even, odd = checkerboard_masks(shape)
-    assert set(np.asarray(black).ravel()) == set(np.flatnonzero(even.ravel()))
-    assert set(np.asarray(white).ravel()) == set(np.flatnonzero(odd.ravel()))
-    assert np.array_equal(merge_sublattices(black, white, 3), index)
 
 
 def _ea_couplings(seed, shape):

@@ -16,7 +16,8 @@ import pytest
 from scipy import stats
 
 from physics import lattice, run
-from physics.kernels.multispin import REPLICAS, merge_sublattices
+from physics.kernels.lattice import unpack_sublattices
+from physics.kernels.multispin import REPLICAS
 from physics.kernels.multispin_tempering import multispin_parallel_tempering
 from tests.physics.test_lattice import (
     ACCEPT,
@@ -91,7 +92,7 @@ def _runs(ladder):
     for seed in SEEDS:
         keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), 5), CHAINS)
         (black, white), accepted, probability = _sampler()(keys, which, jnp.asarray(ladder, jnp.float32), couplings)
-        x = 1 - 2 * np.asarray(merge_sublattices(black, white, len(SHAPE_2D)), np.int8)  # bit 1 = spin down
+        x = 1 - 2 * np.asarray(unpack_sublattices(black, white, len(SHAPE_2D)), np.int8)  # bit 1 = spin down
         out.append((x, np.asarray(which), np.asarray(accepted, np.float64),
                     np.asarray(probability, np.float64)))
     return out
