@@ -129,11 +129,12 @@ def _default_block(n: int, p: int) -> int:
     return min(b, n)
 
 
-def estimate_bytes(n: int, p, couplings: str = "dense", replicas: int = 1) -> int:
+def estimate_bytes(n: int, p, couplings: str = "dense", replicas: int = 1, block: int | None = None) -> int:
     """Bytes a model and one vmapped evaluation over ``replicas`` configurations need (float32).
 
     Dense: the tensors ``Σ_p n^p`` plus the per-replica matrices ``S·s^{p-2}`` and one generation slab; hashed:
-    a few ``b^p`` blocks of generated couplings plus the per-replica block products.
+    a few ``b^p`` blocks of generated couplings plus the per-replica block products, ``b`` the tile edge ``block``
+    (``PSpin.random``'s argument) or, when None, the backend's default.
     """
     n = _check_n(n)
     degrees, _ = _mixture(p)
@@ -142,7 +143,7 @@ def estimate_bytes(n: int, p, couplings: str = "dense", replicas: int = 1) -> in
         if couplings == "dense":
             total += 4 * n**deg + 4 * (replicas + 8) * n ** (deg - 1)
         else:
-            b = _default_block(n, deg)
+            b = min(block, n) if block else _default_block(n, deg)
             total += 4 * 8 * b**deg + 4 * replicas * (2 * b ** (deg - 1) + 2 * n)
     return int(total + 4 * replicas * n * 4)
 

@@ -215,12 +215,8 @@ class PSpinJob(Job):
         o = self.options
         chains = o.disorder_samples * self._chains_per_sample
         records = o.steps // o.record_every
-        per_sample = spherical.estimate_bytes(o.n, self.degrees, o.couplings, self._chains_per_sample)
-        if o.block:  # spherical.estimate_bytes assumes the backend's default tile; count the configured one
-            for deg in self.models.degrees:
-                auto = spherical._default_block(o.n, deg)
-                per_sample += 4 * 8 * (o.block**deg - auto**deg) + 4 * self._chains_per_sample * 2 * (
-                    o.block ** (deg - 1) - auto ** (deg - 1))
+        per_sample = spherical.estimate_bytes(o.n, self.degrees, o.couplings, self._chains_per_sample,
+                                              block=o.block or None)
         total = (o.disorder_samples * per_sample + chains * o.n * 4 * (4 + len(self.tw))
                  + chains * records * 4 * (3 + len(self.tw)))
         if self.mesh is None:
