@@ -81,6 +81,18 @@ def _kaufman_z(results, size, temperatures):
     }
 
 
+def _assert_kaufman_with_control(results, size, temps):
+    """Energy and specific heat within Z_MAX of Kaufman at every temperature; the negative control: the same numbers
+    against Kaufman 5% off in temperature are rejected at every temperature for the energy (its slope, the specific
+    heat, is ≥ 0.7 here) and somewhere for the specific heat."""
+    z = _kaufman_z(results, size, temps)
+    for name, values in z.items():
+        assert np.all(np.abs(values) < Z_MAX), (name, dict(zip(temps.round(3).tolist(), values.round(2).tolist())))
+    wrong = _kaufman_z(results, size, temps * (1 + WRONG))
+    assert np.all(np.abs(wrong["energy"]) > Z_MAX), wrong["energy"].round(2)
+    assert np.max(np.abs(wrong["specific_heat"])) > Z_MAX, wrong["specific_heat"].round(2)
+
+
 def test_ising_job_ferromagnet_matches_kaufman(tmp_path):
     cfg, path = _run(FERRO, tmp_path)
     names = ("energy_per_spin_mean", "energy_per_spin_stderr", "specific_heat_mean", "specific_heat_stderr",
@@ -93,14 +105,7 @@ def test_ising_job_ferromagnet_matches_kaufman(tmp_path):
     # the job records Kaufman's values for its own size and temperatures
     np.testing.assert_allclose(results["exact_energy_per_spin"], theory.kaufman_energy(size, temps), rtol=1e-6)
     np.testing.assert_allclose(results["exact_specific_heat"], theory.kaufman_specific_heat(size, temps), rtol=1e-6)
-    z = _kaufman_z(results, size, temps)
-    for name, values in z.items():
-        assert np.all(np.abs(values) < Z_MAX), (name, dict(zip(temps.round(3).tolist(), values.round(2).tolist())))
-    # negative control: the same numbers against Kaufman 5% off in temperature are rejected at every temperature
-    # for the energy (its slope, the specific heat, is ≥ 0.7 here) and somewhere for the specific heat
-    wrong = _kaufman_z(results, size, temps * (1 + WRONG))
-    assert np.all(np.abs(wrong["energy"]) > Z_MAX), wrong["energy"].round(2)
-    assert np.max(np.abs(wrong["specific_heat"])) > Z_MAX, wrong["specific_heat"].round(2)
+    _assert_kaufman_with_control(results, size, temps)
 
 
 # --- Edwards–Anderson against enumeration ---------------------------------------------------------------------
@@ -313,12 +318,7 @@ def test_multispin_job_ferromagnet_matches_kaufman(tmp_path):
                                           "specific_heat_stderr")}
         temps = f["temperature"][...].astype(np.float64)
     size = cfg.job.shape[0]
-    z = _kaufman_z(results, size, temps)
-    for name, values in z.items():
-        assert np.all(np.abs(values) < Z_MAX), (name, dict(zip(temps.round(3).tolist(), values.round(2).tolist())))
-    wrong = _kaufman_z(results, size, temps * (1 + WRONG))
-    assert np.all(np.abs(wrong["energy"]) > Z_MAX), wrong["energy"].round(2)
-    assert np.max(np.abs(wrong["specific_heat"])) > Z_MAX, wrong["specific_heat"].round(2)
+    _assert_kaufman_with_control(results, size, temps)
 
 
 def _spin_glass_results(path, cfg):
