@@ -211,25 +211,30 @@ def _plain_batch(builder, model, temperature, args, kwargs, replicas) -> Kernel:
     return Kernel(init, step)
 
 
+def word_bonds(model, chains: tuple[int, ...]):
+    """What each word's kernel of a packed batch is built from, stacked over the W words to ``jax.vmap`` over:
+    ``(W, 32, d, *shape)`` ±1 bonds for ``EdwardsAnderson`` (a sample's R replicas share its couplings; chains as in
+    :func:`chains_to_words`), and for ``Ising`` a ``(W,)`` placeholder (every word has the model's bonds)."""
+    words = math.prod(chains) // _WORD_BITS
+    if isinstance(model, Ising):
+        return jnp.zeros((words,), jnp.float32)
+    couplings = jnp.asarray(model.couplings, jnp.float32)
+    if not _sample_axis(model):
+        couplings = couplings[None]
+    per_chain = jnp.repeat(couplings, chains[-1], axis=0).reshape(*chains, *couplings.shape[1:])
+    return chains_to_words(per_chain, chains)
+
+
 def _multispin_batch(model, temperature, chains: tuple[int, ...]) -> Kernel:
     """The batch as ``C/32`` multi-spin words, one ``jax.vmap`` over them; each word draws its own split key."""
-    import jax
     words = math.prod(chains) // _WORD_BITS
+    per_word = word_bonds(model, chains)
     if isinstance(model, Ising):
         word_kernel = multispin_metropolis(model, temperature)
 
         def kernel_of(_):
             return word_kernel
-
-        per_word = jnp.zeros((words,), jnp.float32)  # a placeholder to vmap over: every word has the same bonds
     else:
-        couplings = jnp.asarray(model.couplings, jnp.float32)
-        if not _sample_axis(model):
-            couplings = couplings[None]
-        # every chain's bonds: a sample's R replicas share its couplings
-        per_chain = jnp.repeat(couplings, chains[-1], axis=0).reshape(*chains, *couplings.shape[1:])
-        per_word = chains_to_words(per_chain, chains)
-
         def kernel_of(bonds):
             return multispin_ea_metropolis(bonds, temperature)
 
@@ -262,6 +267,7 @@ __all__ = [
     "PACKINGS",
     "MultispinBatchState",
     "chains_to_words",
+    "word_bonds",
     "words_to_chains",
     "parallel_tempering",
     "PTState",

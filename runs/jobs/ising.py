@@ -271,15 +271,19 @@ class IsingJob(Job):
         return c
 
     # --- state ------------------------------------------------------------------------------------------
+    def _packed_model(self):
+        """The model of the multi-spin path: the ferromagnet, or every disorder sample as one ``EdwardsAnderson``
+        with a leading sample axis."""
+        o = self.options
+        if self.spin_glass:
+            return lattice.EdwardsAnderson(o.shape, self.couplings, o.field)
+        return lattice.Ising(o.shape, self.couplings[0, 0], o.field)
+
     def _packed_kernel(self, temperature):
         """Every disorder sample's replicas at one temperature as one multi-spin batch (``.x``: ``(R, *shape)`` for
         the ferromagnet, ``(disorder, R, *shape)`` for the spin glass)."""
-        o = self.options
-        if self.spin_glass:
-            model = lattice.EdwardsAnderson(o.shape, self.couplings, o.field)
-        else:
-            model = lattice.Ising(o.shape, self.couplings[0, 0], o.field)
-        return kernels.metropolis(model, temperature, replicas=o.replicas, packing="multispin")
+        return kernels.metropolis(self._packed_model(), temperature, replicas=self.options.replicas,
+                                  packing="multispin")
 
     def _packed_configurations(self, state):
         """``(disorder, replica, *shape)`` configurations of one temperature's multi-spin batch."""
@@ -333,22 +337,16 @@ class IsingJob(Job):
         """Every ladder as ``multispin_words`` words of 32, each one ``multispin_parallel_tempering`` over the
         temperatures, ``jax.vmap``-ed over the words; each word's step draws its own split key. ``init`` takes the
         plain PT layout ``(disorder, replica, temperature, *shape)``; the state has a leading word axis."""
-        o = self.options
         temps = jnp.asarray(self.temps)
         chains, words = self._chains, self.multispin_words
+        model = self._packed_model()
         if self.spin_glass:
-            # every chain's bonds (a sample's replicas share its couplings), as 32 samples per word
-            per_chain = jnp.broadcast_to(self.couplings[:, None], (*chains, *self.couplings.shape[1:]))
-            per_word = chains_to_words(per_chain, chains)  # (W, 32, d, *shape)
-
             def ladder(bonds):
                 return kernels.multispin_parallel_tempering(bonds, temps)
         else:
-            model = lattice.Ising(o.shape, self.couplings[0, 0], o.field)
-            per_word = jnp.zeros((words,), jnp.float32)  # something to vmap over: every word has the same bonds
-
             def ladder(_):
                 return kernels.multispin_parallel_tempering(model, temps)
+        per_word = kernels.word_bonds(model, chains)  # (W, 32, d, *shape) bonds, or a (W,) placeholder
 
         def init(key, xs):
             rungs_first = jnp.swapaxes(chains_to_words(xs, chains), 1, 2)  # (W, temperature, 32, *shape)
