@@ -10,12 +10,14 @@ with R independent samples vmapped, the best rate over R; and, because that kern
 mask, energy tracked in the step), rebuilt here as :func:`masked_sweep_metropolis`. The figure is sample-site (or
 replica-site) updates per ns (``quick``: the 3D ±J case alone, at L = 16); the issue's target is the ratio to the
 masked sweep (3D ±J EA at L = 32: ≥ 30×), measured with 32 samples per word (the multispin module docstring says
-why not 64).
+why not 64). Not quick: parallel tempering too, ``kernels.multispin_parallel_tempering`` (3D ±J, L = 16, 8 rungs)
+against ``kernels.parallel_tempering`` over ``kernels.metropolis`` on one sample, sample-site updates per ns.
 """
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from physics import hashing, kernels, lattice, run
 from physics.kernels.base import Kernel
@@ -119,6 +121,27 @@ def _generic_ising_rate(shape, temperature, replicas: int, sweeps: int, kernel=k
     return _rate(lambda inp: kernel(model, temperature), (dummy, spins), replicas * model.n, sweeps)
 
 
+PT_SIDE, PT_LADDER = 16, tuple(float(t) for t in np.geomspace(0.8, 2.0, 8))
+
+
+def _pt_rates(sweeps: int) -> tuple[float, float]:
+    """(multi-spin PT, plain PT) sample-site updates per ns on 3D ±J EA at L = PT_SIDE over PT_LADDER."""
+    shape, ladder, rungs = (PT_SIDE,) * 3, jnp.asarray(PT_LADDER, jnp.float32), len(PT_LADDER)
+    couplings = _ea_couplings(jax.random.key(1), shape, REPLICAS)
+    n = couplings[0, 0].size
+    packed = _rate(lambda inp: kernels.multispin_parallel_tempering(inp[0], ladder),
+                   (couplings[None], lattice.random_spins(jax.random.key(2), (1, rungs, REPLICAS, *shape))),
+                   rungs * REPLICAS * n, sweeps)
+
+    def plain_pt(inp):
+        return kernels.parallel_tempering(lambda t: kernels.metropolis(lattice.EdwardsAnderson(shape, inp[0]), t),
+                                          ladder)
+
+    plain = _rate(plain_pt, (couplings[:1], lattice.random_spins(jax.random.key(2), (1, rungs, *shape))),
+                  rungs * n, sweeps)
+    return packed, plain
+
+
 def bench(quick: bool = False) -> list[Row]:
     accelerator = jax.default_backend() != "cpu"
     l3 = 16 if quick else 32
@@ -151,4 +174,9 @@ def bench(quick: bool = False) -> list[Row]:
         rows.append(Row(figure, rate, "updates/ns",
                         f"masked-sweep generic kernel of 7b3941c R={best_masked} (best R, same run)",
                         masked[best_masked], note))
+    if not quick:
+        packed, plain = _pt_rates(sweeps)
+        rows.append(Row(f"Multi-spin parallel tempering 3D ±J EA L={PT_SIDE}, {len(PT_LADDER)} rungs, 32 samples "
+                        "per word", packed, "updates/ns", "kernels.parallel_tempering over kernels.metropolis, one "
+                        "sample (same run)", plain, "sample-site updates; swaps per sample every step"))
     return rows
