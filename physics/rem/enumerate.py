@@ -21,7 +21,6 @@ rem`` times both at n = 26 against NumPy and the whole enumeration at n = 30.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Iterator
 from functools import partial
@@ -31,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..driver import jit
 from .models import Funnel, _check_n, _popcount, _tree, index_words
 
 __all__ = [
@@ -95,28 +95,7 @@ _EXP2 = (1.0, 0.6931471824645996, 0.24022646248340607, 0.05550329014658928, 0.00
 _FAR = 2.0**100  # stands in for E − m of the states at the chunk minimum: its weight is exactly 0
 
 
-def _wide_on_cpu(**jit_kwargs):
-    """``jax.jit`` that, on a CPU backend, asks XLA for 512-bit vectors (``xla_cpu_prefer_vector_width``).
-
-    LLVM's default of 256 bits leaves half of an AVX-512 core idle in these elementwise programs: on this
-    project's AMD EPYC the chunk energies take 1.6 ms instead of 2.9 (bit-identical) and the Boltzmann sums 2.5
-    instead of 3.4 (same run, interleaved). Other backends compile without the option.
-    """
-
-    def wrap(fn):
-        plain = jax.jit(fn, **jit_kwargs)
-        wide = jax.jit(fn, compiler_options={"xla_cpu_prefer_vector_width": 512}, **jit_kwargs)
-
-        @functools.wraps(fn)
-        def call(*args, **kwargs):
-            return (wide if jax.default_backend() == "cpu" else plain)(*args, **kwargs)
-
-        return call
-
-    return wrap
-
-
-@_wide_on_cpu(static_argnames=("size", "with_agree"))
+@jit(static_argnames=("size", "with_agree"))  # 512-bit vectors on CPU: energies 1.6 ms, not 2.9
 def _chunk_energies(model, lo0, hi, size, with_agree):
     e = model.chunk_energies(lo0, hi, size)
     if with_agree:
@@ -301,7 +280,7 @@ def _exp2_neg(y):
     return jnp.where(y >= f(-126), p * scale, f(0))
 
 
-@_wide_on_cpu(static_argnames=("block",))
+@jit(static_argnames=("block",))  # 512-bit vectors on CPU: sums 2.5 ms, not 3.4
 def _chunk_boltzmann(e, log2_weight, block):
     """One chunk's Boltzmann sums: ``(m, count, parts)`` with m = min E, count = #{E = m} and
     ``parts[b] = (Σ w, Σ (E−m) w, Σ w²)`` (shape (blocks, 3, T)) over the block b's states with E > m, where

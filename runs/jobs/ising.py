@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import physics
 from physics import kernels, lattice, observables, run, theory
 from physics.kernels import chains_to_words, words_to_chains  # the chain → (word, bit) rule of packed batches
 from physics.kernels.base import Kernel
@@ -124,7 +125,7 @@ class IsingJob(Job):
         self.multispin = self._packs()
         if self.multispin:
             self._check_packed_batch_splits(config)
-        self._advance = jax.jit(self._advance_impl, static_argnames="num")
+        self._advance = physics.jit(self._advance_impl, static_argnames="num")  # 512-bit vectors on a CPU
 
     def _packs(self) -> bool:
         """The run takes the multi-spin path (module docstring): decided from the config alone."""

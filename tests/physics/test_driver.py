@@ -3,7 +3,9 @@ import jax
 import numpy as np
 import pytest
 
+import physics
 from physics import kernels, lattice, run
+from physics.kernels.multispin import REPLICAS, multispin_ea_metropolis
 
 
 def _kernel():
@@ -47,3 +49,43 @@ def test_bad_arguments(num_steps, every):
     with pytest.raises(ValueError):
         run(kern, jax.random.key(0), kern.init(jax.random.key(0), model.random_state(jax.random.key(0))),
             num_steps, every=every)
+
+
+
+def _wide_case(case):
+    """(kernel, state) of one sweep kind, from fixed seeds."""
+    key = jax.random.key(0)
+    if case == "multi-spin 3D ±J":
+        couplings = jax.vmap(lambda k: lattice.EdwardsAnderson.random(k, (8, 8, 16), "pm1").couplings)(
+            jax.random.split(key, REPLICAS))
+        kern = multispin_ea_metropolis(couplings, 1.1)
+        return kern, kern.init(key, lattice.random_spins(key, (REPLICAS, 8, 8, 16)))
+    if case == "2D Gaussian EA heat bath":
+        model = lattice.EdwardsAnderson.random(key, (32, 64), "gaussian")
+        kern = kernels.heat_bath(model, 1.3)
+    else:
+        model = lattice.Ising((64, 64) if case == "packed 2D Ising" else (8, 8, 16))
+        kern = kernels.metropolis(model, 2.5)
+    return kern, kern.init(key, model.random_state(key))
+
+
+@pytest.mark.parametrize("case", ["packed 2D Ising", "3D Ising", "2D Gaussian EA heat bath", "multi-spin 3D ±J"])
+def test_wide_vectors_give_the_plain_configurations(case):
+    """``physics.jit`` (512-bit vectors on this CPU) changes how fast a sweep runs, not what it computes: the same
+    configurations as ``jax.jit``, bitwise, and energies equal to float32 rounding (a reduction may be reassociated)."""
+    kern, state = _wide_case(case)
+    key = jax.random.key(3)
+    plain, wide = (jit(lambda s: run(kern, key, s, 6))(state) for jit in (jax.jit, physics.jit))
+    assert np.array_equal(plain[0].x, wide[0].x)
+    np.testing.assert_allclose(plain[1], wide[1], rtol=1e-6, atol=1e-5)
+
+
+def test_jit_forms_and_refusal():
+    def f(x, n):
+        return x * n
+
+    assert physics.jit(f, static_argnames="n")(2.0, 3) == 6.0
+    assert physics.jit(static_argnames="n")(f)(2.0, 3) == 6.0
+    assert physics.jit(f, static_argnames="n").lower(2.0, 3).compile()(2.0) == 6.0
+    with pytest.raises(ValueError, match="compiler_options"):
+        physics.jit(f, compiler_options={"xla_cpu_prefer_vector_width": 256})
