@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import physics
 from physics import kernels, observables, run, spherical, spherical_split, theory
 from physics.kernels.sphere import metropolis_sphere
 
@@ -149,10 +150,9 @@ class PSpinJob(Job):
         self.models = jax.jit(jax.vmap(lambda k: spherical.PSpin.random(k, o.n, self.degrees, couplings=o.couplings,
                                                                         block=block)))(keys)
         self.mesh = self._coupling_mesh(config) if o.split == "couplings" else None
-        if self.mesh is None:
-            self._advance = jax.jit(self._advance_impl, static_argnames="num")
-        else:
-            self._advance = jax.jit(self._split_advance, static_argnames="num")
+        # 512-bit vectors on a CPU: the hashed couplings' evaluation 1.37× faster (n = 512, R = 64, same run)
+        advance = self._advance_impl if self.mesh is None else self._split_advance
+        self._advance = physics.jit(advance, static_argnames="num")
 
     def _coupling_mesh(self, config):
         """The devices the coupling groups are divided over (``run.devices``); the models go on it replicated and
