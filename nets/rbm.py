@@ -49,6 +49,7 @@ __all__ = [
     "receptive_fields",
     "receptive_field_size",
     "block_correlation",
+    "block_assignment",
     "effective_coupling",
 ]
 
@@ -309,21 +310,51 @@ def block_correlation(hidden, visible, shape: Sequence[int], *, key):
     return hz.T @ bz / len(hidden), b
 
 
+def block_assignment(corr):
+    """One hidden unit per block, no unit used twice: the assignment ``π`` maximising ``Σ_k |corr(h_π(k), B_k)|``.
+
+    ``corr`` is the (n_hidden, n_blocks) matrix of :func:`block_correlation`. The maximum over injective maps
+    ``π: blocks → units`` is a linear assignment problem (Hungarian algorithm, ``scipy.optimize.
+    linear_sum_assignment`` on ``-|corr|``); it needs ``n_hidden ≥ n_blocks``. Returns ``(units, signs)``, one
+    entry per block: the unit assigned to block k and ``sign corr(h_π(k), B_k)`` (a unit anticorrelated with its
+    block is read flipped).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    corr = np.asarray(corr, np.float64)
+    if corr.ndim != 2 or corr.shape[0] < corr.shape[1]:
+        raise ValueError(f"corr shape {corr.shape}: must be (n_hidden, n_blocks) with n_hidden ≥ n_blocks, so that "
+                         "each block gets a unit of its own")
+    blocks, units = linear_sum_assignment(-np.abs(corr.T))  # rows of corr.T are blocks: `blocks` is 0..n_blocks-1
+    signs = np.sign(corr[units, blocks])
+    return units, np.where(signs == 0, 1.0, signs)
+
+
 def effective_coupling(hidden, corr):
     """Effective nearest-neighbour coupling of a layer read as a coarse Ising lattice.
 
-    Each block k takes the hidden unit most correlated with it (sign-aligned), giving a ``√n_h × √n_h``
-    configuration per sample; its nearest-neighbour correlation is matched to the exact L×L torus value
-    (``physics.rg.match_coupling_2d``). Returns ``(K_eff, nn correlation)``; the layer's temperature is 1/K_eff.
+    Block k (of the ``√n_blocks × √n_blocks`` grid) is read off hidden unit ``π(k)`` as
+    ``σ_k = sign(h_π(k) · sign corr(h_π(k), B_k))``, with ``π`` the one-to-one assignment of
+    :func:`block_assignment` (maximal total |corr|). One-to-one matters: if two blocks took the same unit (the
+    per-block argmax allows it), the two sites would hold copies of one spin, their bond would read
+    ``σσ = 1`` in every sample and the nearest-neighbour correlation — hence K_eff — would be biased upward.
+    The coarse correlation ``c = ½ <σ_x σ_{x+e₁} + σ_x σ_{x+e₂}>`` (periodic) is matched to the exact value on the
+    same-size torus (``physics.rg.match_coupling_2d``: ``c = -u_Kaufman(√n_blocks, 1/K)/2``). Returns
+    ``(K_eff, c)``; the layer's temperature is 1/K_eff. ``ValueError`` if ``hidden`` (n_samples, n_hidden) and
+    ``corr`` (n_hidden, n_blocks) do not match or n_hidden < n_blocks.
     """
     from physics import rg
 
     hidden = np.asarray(hidden, np.float64)
-    corr = np.asarray(corr)
+    corr = np.asarray(corr, np.float64)
+    if hidden.ndim != 2 or corr.ndim != 2 or hidden.shape[1] != corr.shape[0] or corr.shape[0] < corr.shape[1]:
+        raise ValueError(f"hidden shape {hidden.shape}, corr shape {corr.shape}: need hidden (n_samples, n_hidden) "
+                         "and corr (n_hidden, n_blocks) with n_hidden ≥ n_blocks (one unit per block)")
     side = int(round(np.sqrt(corr.shape[1])))
-    best = np.argmax(np.abs(corr), axis=0)
-    sign = np.sign(corr[best, np.arange(corr.shape[1])])
-    coarse = np.sign(hidden[:, best] * sign)
+    if side * side != corr.shape[1]:
+        raise ValueError(f"corr shape {corr.shape}: n_blocks = {corr.shape[1]} must be a square number")
+    units, signs = block_assignment(corr)
+    coarse = np.sign(hidden[:, units] * signs)
     coarse[coarse == 0] = 1
     coarse = coarse.reshape(-1, side, side)
     c = 0.5 * np.mean(coarse * np.roll(coarse, -1, 1) + coarse * np.roll(coarse, -1, 2))

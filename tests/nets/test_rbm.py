@@ -115,3 +115,59 @@ def test_stack_shapes_receptive_fields_and_block_correlation():
     assert corr.shape == (16, 16) and b == 2 and np.all(np.abs(corr) <= 1 + 1e-9)
     k_eff, c = rbm.effective_coupling(acts[0], corr)
     assert np.isfinite(k_eff) and -1 <= c <= 1
+
+
+def _torus_nn_correlation(K, side):
+    """Exact ``½<s_x s_{x+e₁} + s_x s_{x+e₂}>`` of the side×side periodic Ising model at coupling K, by enumeration."""
+    s = np.array(list(itertools.product((-1.0, 1.0), repeat=side * side))).reshape(-1, side, side)
+    bonds = 0.5 * (s * np.roll(s, -1, 1) + s * np.roll(s, -1, 2)).mean(axis=(1, 2))
+    w = np.exp(K * 2 * side * side * (bonds - bonds.max()))  # Σ_bonds s s = 2·side²·bonds
+    return float(np.sum(w * bonds) / np.sum(w))
+
+
+def _greedy_effective_nn_correlation(hidden, corr):
+    """The former rule, kept as the control: each block takes its own most correlated unit (argmax per column),
+    so one unit may serve several blocks."""
+    side = int(round(np.sqrt(corr.shape[1])))
+    best = np.argmax(np.abs(corr), axis=0)
+    coarse = np.sign(hidden[:, best] * np.sign(corr[best, np.arange(corr.shape[1])])).reshape(-1, side, side)
+    return float(0.5 * np.mean(coarse * np.roll(coarse, -1, 1) + coarse * np.roll(coarse, -1, 2))), best
+
+
+def test_effective_coupling_assigns_one_unit_per_block():
+    """A layer built so the per-block argmax gives blocks 0 and 1 the same unit (unit 0 correlates 0.95 with block 1,
+    unit 1 only 0.9): the one-to-one assignment is the identity (total |corr| 9·0.9 against 0.95 + 0.1 + 7·0.9),
+    the coarse lattice then holds the hidden configurations exactly, and K_eff is the coupling whose exact 3×3
+    torus nn correlation equals theirs. The configurations are all 2⁹ states once plus all-up and all-down 256
+    times each: c = (512·0 + 512·1)/1024 = ½ exactly (every bond averages to 0 over all states). The greedy rule
+    (the control) copies unit 0 onto site 1, whose bond to site 0 then reads 1 in every sample:
+    c = ½ + (1 - ½)/18 (one of the 18 bonds) — biased upward."""
+    side = 3
+    states = np.array(list(itertools.product((-1.0, 1.0), repeat=side * side)))
+    ordered = np.repeat(np.stack([np.ones(side * side), -np.ones(side * side)]), 256, axis=0)
+    configs = np.concatenate([states, ordered])
+    flip = np.ones(side * side)
+    flip[5] = -1.0  # unit 5 anticorrelated with its block: read back flipped
+    hidden = configs * flip
+    corr = 0.9 * np.diag(flip)
+    corr[0, 1], corr[1, 0] = 0.95, 0.1
+    units, signs = rbm.block_assignment(corr)
+    np.testing.assert_array_equal(units, np.arange(side * side))
+    np.testing.assert_array_equal(signs, flip)
+    k_eff, c = rbm.effective_coupling(hidden, corr)
+    np.testing.assert_allclose(c, 0.5, rtol=1e-12)
+    # K_eff against an independent root of the enumerated 3×3 torus correlation (not Kaufman's formula)
+    from scipy.optimize import brentq
+
+    k_exact = brentq(lambda K: _torus_nn_correlation(K, side) - 0.5, 1e-3, 3.0, xtol=1e-12)
+    np.testing.assert_allclose(k_eff, k_exact, rtol=1e-6)
+    c_greedy, best = _greedy_effective_nn_correlation(hidden, corr)
+    assert best[0] == best[1] == 0  # the trap is set: the control does share a unit
+    np.testing.assert_allclose(c_greedy, 0.5 + 0.5 / 18, rtol=1e-12)
+    assert float(rg.match_coupling_2d(c_greedy, side)) > k_eff + 0.01
+    # and a rectangular layer (more units than blocks) still gets a one-to-one map; fewer units is refused
+    wide = np.concatenate([corr, 0.05 * np.ones((3, side * side))])
+    units, _ = rbm.block_assignment(wide)
+    assert len(set(units.tolist())) == side * side
+    with pytest.raises(ValueError, match=r"\(1024, 8\).*\(8, 9\)"):
+        rbm.effective_coupling(hidden[:, :8], corr[:8])
