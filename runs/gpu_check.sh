@@ -27,6 +27,7 @@ else
   VALIDITY_K="chi2 or kaufman or rejects or equilibrium_energy or bitwise or swap_acceptance"
   VALIDITY_FILES=(tests/physics/test_lattice.py tests/physics/test_kernels_discrete.py
                   tests/physics/test_kernels_sphere.py tests/physics/test_multispin.py
+                  tests/physics/test_multispin_heat_bath.py
                   tests/physics/test_multispin_tempering.py tests/physics/test_generic_kernels.py)
 fi
 # 1. Validity on the device: the exact χ² tests (4×4 and 2×2×4 enumeration, every kernel incl. the multi-spin ones,

@@ -8,16 +8,18 @@ Batches and multi-spin coding. ``metropolis(model, T, replicas=R)`` and ``heat_b
 independent chains as one kernel (state ``.x`` ``(R, *shape)`` int8, ``.energy`` ``(R,)``), the batch
 :func:`batched` builds. For an ``EdwardsAnderson`` whose couplings carry a leading sample axis,
 ``(S, d, *shape)``, the batch is R chains of each of the S samples: ``.x`` ``(S, R, *shape)``, ``.energy``
-``(S, R)``. A batch of Metropolis chains is run 32 per uint32 word by the multi-spin kernels
-(``physics.kernels.multispin``) when the model allows it: ``packing="auto"`` (the default) selects them for
+``(S, R)``. A batch of Metropolis or heat-bath chains is run 32 per uint32 word by the multi-spin kernels
+(``physics.kernels.multispin``: ``multispin_metropolis``/``multispin_ea_metropolis``, resp.
+``multispin_heat_bath``/``multispin_ea_heat_bath``) when the model allows it: ``packing="auto"`` (the default)
+selects them for
 
 * a 2D or 3D ``Ising`` model with h = 0 (any J), or an ``EdwardsAnderson`` model (one sample or a batch of
   samples) with ±1 couplings and h = 0, every side even,
 * a number of chains (R, or S·R) that is a multiple of 32: C chains are C/32 words, ``jax.vmap``-ed;
 
-and runs the plain kernel otherwise (heat bath, h ≠ 0, Gaussian couplings, a batch that does not fill words, and
-whenever h or the couplings are traced, so that the conditions cannot be checked). ``packing="plain"`` forces the
-plain kernel (the very program ``batched(metropolis(model, T), R)`` runs); ``packing="multispin"`` demands the
+and runs the plain kernel otherwise (h ≠ 0, Gaussian couplings, a batch that does not fill words, and whenever h
+or the couplings are traced, so that the conditions cannot be checked). ``packing="plain"`` forces the plain kernel
+(the very program ``batched(metropolis(model, T), R)``, resp. ``heat_bath``, runs); ``packing="multispin"`` demands the
 packed one and raises ``ValueError`` saying why where it cannot be honoured (there, traced h and couplings are taken
 to be 0 and ±1: the caller's promise). A packed batch's state is a :class:`MultispinBatchState` (the marker of the
 selection) with the plain batch's ``.x`` and ``.energy``; its ``info`` has one entry per word (the acceptance of
@@ -43,7 +45,13 @@ from . import lattice as _lattice  # noqa: F401  (registers the lattice kernels)
 from . import sphere as _sphere  # noqa: F401  (registers the spherical kernels)
 from .base import Kernel, batched, check_temperature, dispatch, register
 from .multispin import REPLICAS as _WORD_BITS
-from .multispin import MultispinState, multispin_ea_metropolis, multispin_metropolis
+from .multispin import (
+    MultispinState,
+    multispin_ea_heat_bath,
+    multispin_ea_metropolis,
+    multispin_heat_bath,
+    multispin_metropolis,
+)
 from .multispin_tempering import MultispinPTInfo, MultispinPTState, multispin_parallel_tempering
 from .sphere import *  # noqa: F401,F403
 from .sphere import __all__ as _sphere_all
@@ -73,8 +81,8 @@ def metropolis(model, temperature, *args, replicas: int | None = None, packing: 
 def heat_bath(model, temperature, *args, replicas: int | None = None, packing: str = "auto", **kwargs) -> Kernel:
     """Heat-bath (Glauber) kernel for ``model`` at ``temperature`` (one step = one sweep).
 
-    ``replicas=R`` makes a batch as for :func:`metropolis`; multi-spin coding exists only for Metropolis, so
-    ``packing="auto"`` runs the plain batch and ``packing="multispin"`` raises ``ValueError``.
+    ``replicas=R`` makes a batch as for :func:`metropolis`, packed 32 chains per word by the multi-spin heat bath
+    (``multispin_heat_bath``, ``multispin_ea_heat_bath``) under the same conditions, with the same ``packing``.
 
     A concrete temperature must be a finite number > 0 (``ValueError`` otherwise); traced ones are not checked.
     """
@@ -141,8 +149,8 @@ def _sample_axis(model) -> bool:
 def _why_not_packed(name: str, model, chains: tuple[int, ...], *, trust_traced: bool) -> str | None:
     """Why this batch cannot run on the multi-spin kernels (None: it can). Traced h or couplings cannot be checked:
     refused unless ``trust_traced`` (``packing="multispin"``: the caller promises h = 0 and ±1 bonds)."""
-    if name != "metropolis":
-        return f"multi-spin coding exists only for Metropolis, not {name}"
+    if name not in _PACKED_BUILDERS:
+        return f"multi-spin coding exists only for {' and '.join(_PACKED_BUILDERS)}, not {name}"
     if not isinstance(model, (Ising, EdwardsAnderson)):
         return f"model={type(model).__name__}: multi-spin coding needs a lattice Ising or EdwardsAnderson model"
     if len(model.shape) not in (2, 3) or any(s % 2 for s in model.shape):
@@ -187,7 +195,7 @@ def _select(name, model, temperature, args, kwargs, replicas, packing) -> Kernel
             if args or kwargs:
                 raise ValueError(f"packing={packing!r}: the multi-spin kernels take no extra arguments "
                                  f"({', '.join(map(repr, (*args, *kwargs)))})")
-            return _multispin_batch(model, temperature, chains)
+            return _multispin_batch(name, model, temperature, chains)
     return _plain_batch(builder, model, temperature, args, kwargs, replicas)
 
 
@@ -225,18 +233,24 @@ def word_bonds(model, chains: tuple[int, ...]):
     return chains_to_words(per_chain, chains)
 
 
-def _multispin_batch(model, temperature, chains: tuple[int, ...]) -> Kernel:
+# the multi-spin builders of each packable kernel: (lattice.Ising, ±J EdwardsAnderson)
+_PACKED_BUILDERS = {"metropolis": (multispin_metropolis, multispin_ea_metropolis),
+                    "heat_bath": (multispin_heat_bath, multispin_ea_heat_bath)}
+
+
+def _multispin_batch(name, model, temperature, chains: tuple[int, ...]) -> Kernel:
     """The batch as ``C/32`` multi-spin words, one ``jax.vmap`` over them; each word draws its own split key."""
     words = math.prod(chains) // _WORD_BITS
     per_word = word_bonds(model, chains)
+    ising_builder, ea_builder = _PACKED_BUILDERS[name]
     if isinstance(model, Ising):
-        word_kernel = multispin_metropolis(model, temperature)
+        word_kernel = ising_builder(model, temperature)
 
         def kernel_of(_):
             return word_kernel
     else:
         def kernel_of(bonds):
-            return multispin_ea_metropolis(bonds, temperature)
+            return ea_builder(bonds, temperature)
 
     def init(key, xs):
         xs = jnp.asarray(xs)
@@ -275,6 +289,8 @@ __all__ = [
     "split_metropolis",
     "multispin_metropolis",
     "multispin_ea_metropolis",
+    "multispin_heat_bath",
+    "multispin_ea_heat_bath",
     "multispin_parallel_tempering",
     "MultispinPTState",
     "MultispinPTInfo",

@@ -1,8 +1,11 @@
-"""Multi-spin coded Metropolis on 2D and 3D lattices (h = 0): 32 replicas or 32 ±J disorder samples per uint32 word.
+"""Multi-spin coded Metropolis and heat bath on 2D and 3D lattices (h = 0): 32 replicas or 32 ±J disorder samples
+per uint32 word.
 
-Two kernels share one sweep. :func:`multispin_metropolis` runs 32 replicas of one ``lattice.Ising`` model (uniform
-J); :func:`multispin_ea_metropolis` runs 32 independent ±J Edwards–Anderson samples, sample k's spins and bonds in
-bit k of the words. The Ising kernel is the special case in which every sample has the same bonds.
+Four kernels share one sweep. :func:`multispin_metropolis` and :func:`multispin_heat_bath` run 32 replicas of one
+``lattice.Ising`` model (uniform J); :func:`multispin_ea_metropolis` and :func:`multispin_ea_heat_bath` run 32
+independent ±J Edwards–Anderson samples, sample k's spins and bonds in bit k of the words. The Ising kernels are the
+special case in which every sample has the same bonds; the two rules differ only in the flip probability of each
+count class (below).
 
 Layout. A ``d``-dimensional lattice (d = 2, 3, every side even) is split into its checkerboard sublattices along the
 last axis: with ``p(r)`` the parity of the sum of the first d - 1 coordinates r, ``black[r, k] = x[r, 2k + p(r)]``
@@ -23,6 +26,17 @@ the unsatisfied bonds, which flipping ``s`` satisfies; a bitwise adder gives per
 ``c = d-1 … 0`` (two thresholds in 2D, three in 3D). The per-bit threshold is selected by the count class first
 (``t_b = ∨_c eq_c ∧ T_c,b``), so one comparison chain serves all classes.
 
+Heat bath (Glauber). The spin is set to +1 with probability ``σ(2βh_i)`` whatever its value, i.e. flipped with
+probability ``1 / (1 + e^{βΔE})``: ``p_c = 1 / (1 + e^{4β|J|(d - c)})`` for every class ``c = 0 … 2d`` (no class
+flips always, ``p_d = 1/2``; so no zero-field state is frozen into a flip cycle, as under Metropolis). The classes
+pair up, ``p_{2d-c} = 1 - p_c``, which the sweep uses to keep the selection short: with ``m = min(c, 2d - c)``
+(``d + 1`` folded classes, thresholds ``t_m = ⌊p_m 2^bits⌋``, ``t_d = 2^{bits-1}`` exactly) and ``g`` the mask of
+``c > d``, it compares ``v = u XOR g`` (u complemented where c > d: ``¬v_b = ¬u_b ^ g``) with ``t_m`` in the same
+chain and flips where ``g XOR (v < t_m)``. For ``c > d`` that is ``¬(2^bits - 1 - u < t_m) = (u < 2^bits - t_m)``,
+probability ``1 - t_m 2^-bits``: every probability is off by less than ``2^-bits``, as under Metropolis, and the
+rounded probabilities of a class pair still sum to 1. Per comparison bit this costs d + 1 class selections and one
+XOR instead of 2d + 1 selections (3D: 8 operations against 13, beside the 8 of the chain and the random word).
+
 Random numbers. Each site and sweep draws one two-round hash word ``w`` (``physics.hashing``, counter = the site's
 index in its sublattice plus ``N/2`` for white, as in the packed kernel), and replica k compares
 ``u_k = top_bits(w) XOR c_k(row, col)`` with the threshold, where "row" is the first coordinate, "col" the flattened
@@ -30,12 +44,12 @@ rest of the sublattice index, and bit b of ``c_k`` is bit k of ``R_b(row) ^ rotl
 ``E(col)`` are fresh hashes per step and sublattice (``bits·L0 + N/(2 L0)`` extra hash words per half-sweep against
 ``N/2`` site words: 8% at L = 32 in 3D, 19% at L = 256 and 5% at L = 1024 in 2D). The offsets do not depend on
 ``w``, so for one replica the ``u_k`` of all sites are independent uniform ``bits``-bit integers: each replica's
-chain is exact checkerboard Metropolis, probabilities rounded down to multiples of ``2^-bits`` (as in the packed
-kernel at bits = 24). The comparisons are bit-sliced over the word: the word whose bit k is ``¬(bit b of u_k)`` is
-``¬R_b ^ rotl(E, b) ^ broadcast(bit b of w)``, and ``u < t`` is, from the least significant bit up,
-``lt ← maj(¬u_b, t_b, lt)``. Bit k of the new spin word depends only on bit k of the spin, neighbour and bond words
-and on ``u_k``, so sample k's trajectory does not depend on the other samples' bonds or spins at all
-(``tests/physics/test_multispin.py`` checks it bitwise).
+chain is exact checkerboard Metropolis (resp. heat bath), probabilities rounded to multiples of ``2^-bits`` (as
+in the packed kernel at bits = 24). The comparisons are bit-sliced over the word: the word whose bit k is
+``¬(bit b of u_k)`` is ``¬R_b ^ rotl(E, b) ^ broadcast(bit b of w)``, and ``u < t`` is, from the least significant
+bit up, ``lt ← maj(¬u_b, t_b, lt)``. Bit k of the new spin word depends only on bit k of the spin, neighbour and
+bond words and on ``u_k``, so sample k's trajectory does not depend on the other samples' bonds or spins at all
+(``tests/physics/test_multispin.py`` and ``test_multispin_heat_bath.py`` check it bitwise).
 
 Why not one shared ``u`` per site (``c_k = 0``): replicas fed identical random numbers in the same order are a
 synchronous coupling and coalesce into copies of one chain (the negative control of the independence test).
@@ -65,8 +79,9 @@ from ..lattice import EdwardsAnderson, Ising
 from .base import Kernel, check_temperature
 from .lattice import LatticeInfo, _require_even, pack_sublattices, unpack_sublattices
 
-__all__ = ["REPLICAS", "MultispinState", "MultispinIsingState", "multispin_metropolis", "multispin_ea_metropolis",
-           "pack_replicas", "unpack_replicas"]
+__all__ = ["REPLICAS", "RULES", "MultispinState", "MultispinIsingState", "multispin_metropolis",
+           "multispin_ea_metropolis", "multispin_heat_bath", "multispin_ea_heat_bath", "pack_replicas",
+           "unpack_replicas"]
 
 REPLICAS = 32
 _BITS = np.arange(REPLICAS, dtype=np.uint32)  # NumPy: importing must not start a JAX backend (jax.distributed)
@@ -215,13 +230,40 @@ def _count_classes(a: list[jax.Array]) -> tuple[jax.Array, list[jax.Array]]:
     return ge3, [eq2, eq1, eq0]
 
 
-def _multispin_kernel(shape: tuple[int, ...], temperature, bits: int, make_bonds, scale) -> Kernel:
-    """The shared sweep. ``make_bonds()`` gives the ``(bonds_black, bonds_white)`` words of the state."""
+def _heat_bath_classes(a: list[jax.Array]) -> tuple[jax.Array, list[jax.Array]]:
+    """Per bit, with c the number of set bits among the 2d words ``a``: ``(c > d, [m == d, m == d-1, …, m == 0])``
+    where ``m = min(c, 2d - c)`` (the heat bath's folded class, module docstring).
+
+    From the binary count ``c = low + 2·twos + 4·fours`` (the adders of :func:`_count_classes`): in 2D (c ≤ 4)
+    ``c > 2`` is ``fours | twos & low``, ``m = 1`` is ``c ∈ {1, 3}`` = ``low``, ``m = 2`` is ``c = 2`` and
+    ``m = 0`` is ``c ∈ {0, 4}``; in 3D (c ≤ 6) ``c > 3`` is ``fours``, ``m = 3`` is ``c = 3`` = ``low & twos``,
+    ``m = 1`` is ``c ∈ {1, 5}`` = ``low & ~twos``, ``m = 2`` is ``c ∈ {2, 4}`` and ``m = 0`` is ``c ∈ {0, 6}``.
+    """
+    if len(a) == 4:
+        s1, k1, s2, k2 = a[0] ^ a[1], a[0] & a[1], a[2] ^ a[3], a[2] & a[3]
+        low, carry = s1 ^ s2, s1 & s2
+        twos, fours = k1 ^ k2 ^ carry, _maj(k1, k2, carry)
+        return fours | (twos & low), [twos & ~low, low, ~(low | twos)]
+    s1, k1 = a[0] ^ a[1] ^ a[2], _maj(a[0], a[1], a[2])
+    s2, k2 = a[3] ^ a[4] ^ a[5], _maj(a[3], a[4], a[5])
+    low, carry = s1 ^ s2, s1 & s2
+    twos, fours = k1 ^ k2 ^ carry, _maj(k1, k2, carry)
+    mixed = twos ^ fours
+    return fours, [low & twos, ~low & mixed, low & ~twos, ~(low | mixed)]
+
+
+RULES = ("metropolis", "heat_bath")
+
+
+def _multispin_kernel(shape: tuple[int, ...], temperature, bits: int, make_bonds, scale, rule: str) -> Kernel:
+    """The shared sweep; ``rule`` (one of :data:`RULES`) picks the flip probability of each count class.
+    ``make_bonds()`` gives the ``(bonds_black, bonds_white)`` words of the state."""
     d = len(shape)
     n = int(np.prod(shape))
     half = n // 2
     beta = 1.0 / jnp.asarray(temperature, jnp.float32)
     even = _even_rows(shape)
+    heat_bath = rule == "heat_bath"
 
     def init(key, x):
         del key
@@ -241,25 +283,34 @@ def _multispin_kernel(shape: tuple[int, ...], temperature, bits: int, make_bonds
         word = hashing.hash32(key, counter)
         not_rows, column = _replica_offsets(key, sublattice, sub_shape, bits, n)
         unsatisfied = [spins ^ nb ^ m for nb, m in zip(_neighbour_words(other, own_at_even), bonds)]
-        always, classes = _count_classes(unsatisfied)
-        full = jnp.zeros_like(spins)
-        for eq, (_, full_c) in zip(classes, thresholds):
-            full = full | (eq & full_c)
+        if heat_bath:
+            # complementing u where c > d turns u < 1 - p_m into ¬(u' < p_m): one chain, d + 1 thresholds
+            upper, classes = _heat_bath_classes(unsatisfied)
+        else:
+            always, classes = _count_classes(unsatisfied)
+            full = jnp.zeros_like(spins)
+            for eq, (_, full_c) in zip(classes, thresholds):
+                full = full | (eq & full_c)
         lt = jnp.zeros_like(spins)
         for b in range(bits):  # bit (32 - bits + b) of the hash word: its top `bits` bits, LSB first
             shift = jnp.uint32(32 - bits + b)
             rot = column if b == 0 else (column << jnp.uint32(b)) | (column >> jnp.uint32(32 - b))
             not_u = not_rows[b] ^ rot ^ (jnp.uint32(0) - ((word >> shift) & jnp.uint32(1)))
+            if heat_bath:
+                not_u = not_u ^ upper
             t = classes[0] & thresholds[0][0][b]
             for eq, (masks, _) in zip(classes[1:], thresholds[1:]):
                 t = t | (eq & masks[b])
             lt = _maj(not_u, t, lt)
-        flip = always | full | lt
+        flip = (upper ^ lt) if heat_bath else (always | full | lt)
         return spins ^ flip, flip
 
     def step(key, state):
-        # class c = d-1-m (m = 0 … d-1) costs ΔE = 4|J|(m + 1)
-        thresholds = [_threshold_masks(jnp.exp(-4.0 * (m + 1) * beta * state.scale), bits) for m in range(d)]
+        if heat_bath:  # folded class m = d … 0 (the order of _heat_bath_classes): p_m = 1 / (1 + e^{4β|J|(d - m)})
+            thresholds = [_threshold_masks(jax.nn.sigmoid(-4.0 * (d - m) * beta * state.scale), bits)
+                          for m in range(d, -1, -1)]
+        else:  # class c = d-1-m (m = 0 … d-1) costs ΔE = 4|J|(m + 1)
+            thresholds = [_threshold_masks(jnp.exp(-4.0 * (m + 1) * beta * state.scale), bits) for m in range(d)]
         black, fb = half_sweep(key, state.black, state.white, state.bonds_black, even, 0, thresholds)
         white, fw = half_sweep(key, state.white, black, state.bonds_white, ~even, 1, thresholds)
         # acceptance: a reduction, removed by XLA unless the caller keeps the info (it then recomputes the sweep)
@@ -273,11 +324,51 @@ def _multispin_kernel(shape: tuple[int, ...], temperature, bits: int, make_bonds
 
 def _check_common(shape, h, temperature, bits, name):
     if not isinstance(h, jax.core.Tracer) and not np.all(np.asarray(h) == 0):
-        raise ValueError(f"h={h!r}: {name} needs h = 0 (use kernels.metropolis otherwise)")
+        fallback = "kernels.heat_bath" if "heat_bath" in name else "kernels.metropolis"
+        raise ValueError(f"h={h!r}: {name} needs h = 0 (use {fallback} otherwise)")
     if not 1 <= int(bits) <= 24:
         raise ValueError(f"bits={bits!r}: must be an integer in 1..24")
     _require_even(shape, name)
     check_temperature(temperature)
+
+
+def _ising_kernel(model, temperature, bits, rule: str, name: str, ea_name: str) -> Kernel:
+    if not isinstance(model, Ising):
+        raise ValueError(f"model={model!r}: {name} needs a 2D or 3D lattice.Ising ({ea_name} runs ±J spin glasses)")
+    _check_common(model.shape, model.h, temperature, bits, name)
+    d = len(model.shape)
+    J = jnp.asarray(model.J, jnp.float32)
+
+    def make_bonds():
+        word = jnp.where(J < 0, jnp.uint32(_ONES), jnp.uint32(0))  # J < 0: every bond antiferromagnetic
+        words = jnp.broadcast_to(word, (2 * d,) + (1,) * d)
+        return words, words
+
+    return _multispin_kernel(model.shape, temperature, int(bits), make_bonds, jnp.abs(J), rule)
+
+
+def _ea_kernel(couplings, temperature, bits, rule: str, name: str, plain: str) -> Kernel:
+    h = 0.0
+    if isinstance(couplings, EdwardsAnderson):
+        h, couplings = couplings.h, couplings.couplings
+    elif isinstance(couplings, Sequence) and couplings and isinstance(couplings[0], EdwardsAnderson):
+        h = np.asarray([0.0 if isinstance(m.h, jax.core.Tracer) else m.h for m in couplings])
+        couplings = jnp.stack([m.couplings for m in couplings])
+    couplings = jnp.asarray(couplings, jnp.float32)
+    if couplings.ndim not in (4, 5) or couplings.shape[0] != REPLICAS or couplings.shape[1] != couplings.ndim - 2:
+        raise ValueError(f"couplings.shape={couplings.shape}: expected ({REPLICAS}, d, *shape) with d = 2 or 3")
+    if not isinstance(couplings, jax.core.Tracer) and not np.all(np.abs(np.asarray(couplings)) == 1):
+        raise ValueError(f"couplings: {name} needs ±1 bonds (use {plain} for Gaussian EA)")
+    shape = tuple(couplings.shape[2:])
+    _check_common(shape, h, temperature, bits, name)
+    d = len(shape)
+
+    def make_bonds():
+        directions = _bond_directions(couplings, d)  # (32, 2d, *shape)
+        black, white = pack_sublattices(directions, d)
+        return pack_replicas(black), pack_replicas(white)
+
+    return _multispin_kernel(shape, temperature, int(bits), make_bonds, 1.0, rule)
 
 
 def multispin_metropolis(model: Ising, temperature, *, bits: int = 24) -> Kernel:
@@ -287,19 +378,18 @@ def multispin_metropolis(model: Ising, temperature, *, bits: int = 24) -> Kernel
     sweep of every replica. ``bits`` (≤ 24) is the precision of the acceptance comparison: probabilities are rounded
     down to multiples of ``2^-bits``. See the module docstring for the layout and the random numbers.
     """
-    if not isinstance(model, Ising):
-        raise ValueError(f"model={model!r}: multispin_metropolis needs a 2D or 3D lattice.Ising "
-                         "(multispin_ea_metropolis runs ±J spin glasses)")
-    _check_common(model.shape, model.h, temperature, bits, "multispin_metropolis")
-    d = len(model.shape)
-    J = jnp.asarray(model.J, jnp.float32)
+    return _ising_kernel(model, temperature, bits, "metropolis", "multispin_metropolis", "multispin_ea_metropolis")
 
-    def make_bonds():
-        word = jnp.where(J < 0, jnp.uint32(_ONES), jnp.uint32(0))  # J < 0: every bond antiferromagnetic
-        words = jnp.broadcast_to(word, (2 * d,) + (1,) * d)
-        return words, words
 
-    return _multispin_kernel(model.shape, temperature, int(bits), make_bonds, jnp.abs(J))
+def multispin_heat_bath(model: Ising, temperature, *, bits: int = 24) -> Kernel:
+    """Checkerboard heat bath (Glauber) on 32 replicas of a 2D or 3D Ising model (h = 0, uniform J), packed as
+    :func:`multispin_metropolis` is: a spin with c unsatisfied bonds flips with probability
+    ``p_c = 1 / (1 + e^{4β|J|(d - c)})``, i.e. is set to +1 with probability ``σ(2βh_i)`` whatever its value.
+
+    ``bits`` (≤ 24): ``p_c`` for ``c < d`` is rounded down to a multiple of ``2^-bits`` and ``p_{2d-c}`` taken as
+    exactly ``1 - p_c`` (module docstring); ``p_d = 1/2`` is exact. ``init`` and ``step`` as for Metropolis.
+    """
+    return _ising_kernel(model, temperature, bits, "heat_bath", "multispin_heat_bath", "multispin_ea_heat_bath")
 
 
 def multispin_ea_metropolis(couplings, temperature, *, bits: int = 24) -> Kernel:
@@ -311,24 +401,11 @@ def multispin_ea_metropolis(couplings, temperature, *, bits: int = 24) -> Kernel
     ``(32, *shape)`` ±1 spins (or one lattice for every sample); one ``step`` is one sweep of every sample. The
     state's ``.x`` is ``(32, *shape)`` int8 and ``.energy`` the 32 exact energies ``-Σ J_ij s_i s_j``.
     """
-    h = 0.0
-    if isinstance(couplings, EdwardsAnderson):
-        h, couplings = couplings.h, couplings.couplings
-    elif isinstance(couplings, Sequence) and couplings and isinstance(couplings[0], EdwardsAnderson):
-        h = np.asarray([0.0 if isinstance(m.h, jax.core.Tracer) else m.h for m in couplings])
-        couplings = jnp.stack([m.couplings for m in couplings])
-    couplings = jnp.asarray(couplings, jnp.float32)
-    if couplings.ndim not in (4, 5) or couplings.shape[0] != REPLICAS or couplings.shape[1] != couplings.ndim - 2:
-        raise ValueError(f"couplings.shape={couplings.shape}: expected ({REPLICAS}, d, *shape) with d = 2 or 3")
-    if not isinstance(couplings, jax.core.Tracer) and not np.all(np.abs(np.asarray(couplings)) == 1):
-        raise ValueError("couplings: multispin_ea_metropolis needs ±1 bonds (use kernels.metropolis for Gaussian EA)")
-    shape = tuple(couplings.shape[2:])
-    _check_common(shape, h, temperature, bits, "multispin_ea_metropolis")
-    d = len(shape)
+    return _ea_kernel(couplings, temperature, bits, "metropolis", "multispin_ea_metropolis", "kernels.metropolis")
 
-    def make_bonds():
-        directions = _bond_directions(couplings, d)  # (32, 2d, *shape)
-        black, white = pack_sublattices(directions, d)
-        return pack_replicas(black), pack_replicas(white)
 
-    return _multispin_kernel(shape, temperature, int(bits), make_bonds, 1.0)
+def multispin_ea_heat_bath(couplings, temperature, *, bits: int = 24) -> Kernel:
+    """Checkerboard heat bath (Glauber) on 32 independent ±1 Edwards–Anderson samples (h = 0), sample k in bit k of
+    each word: the flip probabilities of :func:`multispin_heat_bath` with |J| = 1, the inputs and the state of
+    :func:`multispin_ea_metropolis`."""
+    return _ea_kernel(couplings, temperature, bits, "heat_bath", "multispin_ea_heat_bath", "kernels.heat_bath")

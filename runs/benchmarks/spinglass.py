@@ -1,4 +1,4 @@
-"""``deepglass bench spinglass``: multi-spin coded ±J Edwards–Anderson and 3D Ising Metropolis, sample-site updates/ns.
+"""``deepglass bench spinglass``: multi-spin coded ±J Edwards–Anderson and 3D Ising Metropolis, and ±J heat bath.
 
 Engine: ``kernels.multispin.multispin_ea_metropolis`` (32 ±J disorder samples as the bits of uint32 words) and
 ``multispin_metropolis`` on a 3D ``lattice.Ising`` (32 replicas), ``W`` words vmapped in one program (W = 1 on a CPU,
@@ -12,17 +12,27 @@ replica-site) updates per ns (``quick``: the 3D ±J case alone, at L = 16); the 
 masked sweep (3D ±J EA at L = 32: ≥ 30×), measured with 32 samples per word (the multispin module docstring says
 why not 64). Not quick: parallel tempering too, ``kernels.multispin_parallel_tempering`` (3D ±J, L = 16, 8 rungs)
 against ``kernels.parallel_tempering`` over ``kernels.metropolis`` on one sample, sample-site updates per ns.
+
+Heat bath: ``multispin_ea_heat_bath`` (the same packing and comparison chain on d + 1 folded count classes) against
+``kernels.heat_bath`` on ``EdwardsAnderson`` with R samples vmapped, best R, in the same run: 3D ±J at L = 32 and 2D
+±J at L = 256 (``quick``: the 3D case at L = 16 alone).
+
+Compilation: the engine's kernels (multi-spin and today's generic ones) as the library compiles sweeps,
+``physics.jit`` (512-bit vectors on a CPU); the masked sweep of 7b3941c as it ran then, under ``jax.jit``.
 """
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import physics
 from physics import hashing, kernels, lattice, run
 from physics.kernels.base import Kernel
 from physics.kernels.lattice import LatticeState, checkerboard_masks
-from physics.kernels.multispin import REPLICAS, multispin_ea_metropolis, multispin_metropolis
+from physics.kernels.multispin import REPLICAS, multispin_ea_heat_bath, multispin_ea_metropolis, multispin_metropolis
 
 from . import Row, timeit
 
@@ -62,9 +72,10 @@ def _ea_couplings(key, shape, count):
     return jax.vmap(lambda k: lattice.EdwardsAnderson.random(k, shape, "pm1").couplings)(jax.random.split(key, count))
 
 
-def _rate(kern_of, inputs, updates_per_sweep: int, sweeps: int) -> float:
+def _rate(kern_of, inputs, updates_per_sweep: int, sweeps: int, compile_with=physics.jit) -> float:
     """Updates per ns of ``sweeps`` sweeps of ``kern_of(input)`` vmapped over the leading axis of ``inputs`` (a
-    batch of one runs unbatched: on XLA:CPU a size-1 vmap axis changed the sweep's fusion and cost up to 2×)."""
+    batch of one runs unbatched: on XLA:CPU a size-1 vmap axis changed the sweep's fusion and cost up to 2×),
+    compiled as the library compiles sweeps (``physics.jit``) or, for the replaced kernel as it ran, ``jax.jit``."""
     key = jax.random.key(0)
     count = jax.tree.leaves(inputs)[0].shape[0]
 
@@ -78,11 +89,11 @@ def _rate(kern_of, inputs, updates_per_sweep: int, sweeps: int) -> float:
         inputs = jax.tree.map(lambda a: a[0], inputs)
         keys = key
         states = jax.jit(start)(inputs, keys)
-        compiled = jax.jit(advance)
+        compiled = compile_with(advance)
     else:
         keys = jax.random.split(key, count)
         states = jax.jit(jax.vmap(start))(inputs, keys)
-        compiled = jax.jit(jax.vmap(advance))
+        compiled = compile_with(jax.vmap(advance))
 
     def go():
         jax.block_until_ready(compiled(inputs, states, keys))
@@ -90,20 +101,20 @@ def _rate(kern_of, inputs, updates_per_sweep: int, sweeps: int) -> float:
     return updates_per_sweep * sweeps / timeit(go) / 1e9
 
 
-def _multispin_ea_rate(shape, temperature, words: int, sweeps: int) -> float:
+def _multispin_ea_rate(shape, temperature, words: int, sweeps: int, builder=multispin_ea_metropolis) -> float:
     couplings = _ea_couplings(jax.random.key(1), shape, words * REPLICAS).reshape(words, REPLICAS, len(shape), *shape)
     spins = lattice.random_spins(jax.random.key(2), (words, REPLICAS, *shape))
     n = couplings[0, 0, 0].size
-    return _rate(lambda inp: multispin_ea_metropolis(inp[0], temperature), (couplings, spins),
-                 words * REPLICAS * n, sweeps)
+    return _rate(lambda inp: builder(inp[0], temperature), (couplings, spins), words * REPLICAS * n, sweeps)
 
 
-def _generic_ea_rate(shape, temperature, samples: int, sweeps: int, kernel=kernels.metropolis) -> float:
+def _generic_ea_rate(shape, temperature, samples: int, sweeps: int, kernel=kernels.metropolis,
+                     compile_with=physics.jit) -> float:
     couplings = _ea_couplings(jax.random.key(1), shape, samples)
     spins = lattice.random_spins(jax.random.key(2), (samples, *shape))
     n = couplings[0, 0].size
     return _rate(lambda inp: kernel(lattice.EdwardsAnderson(shape, inp[0]), temperature),
-                 (couplings, spins), samples * n, sweeps)
+                 (couplings, spins), samples * n, sweeps, compile_with)
 
 
 def _multispin_ising_rate(shape, temperature, words: int, sweeps: int) -> float:
@@ -114,11 +125,12 @@ def _multispin_ising_rate(shape, temperature, words: int, sweeps: int) -> float:
                  words * REPLICAS * model.n, sweeps)
 
 
-def _generic_ising_rate(shape, temperature, replicas: int, sweeps: int, kernel=kernels.metropolis) -> float:
+def _generic_ising_rate(shape, temperature, replicas: int, sweeps: int, kernel=kernels.metropolis,
+                        compile_with=physics.jit) -> float:
     model = lattice.Ising(shape)
     spins = lattice.random_spins(jax.random.key(2), (replicas, *shape))
     dummy = jnp.zeros((replicas,), jnp.float32)
-    return _rate(lambda inp: kernel(model, temperature), (dummy, spins), replicas * model.n, sweeps)
+    return _rate(lambda inp: kernel(model, temperature), (dummy, spins), replicas * model.n, sweeps, compile_with)
 
 
 PT_SIDE, PT_LADDER = 16, tuple(float(t) for t in np.geomspace(0.8, 2.0, 8))
@@ -158,12 +170,10 @@ def bench(quick: bool = False) -> list[Row]:
          "replica-site updates"),
     ]
     for name, shape, temperature, multispin_rate, generic_rate, what in cases[:1] if quick else cases:
-        n = 1
-        for side in shape:
-            n *= side
+        n = math.prod(shape)
         base = {r: generic_rate(shape, temperature, r, sweeps) for r in batches}
         best = max(base, key=base.get)
-        masked = {r: generic_rate(shape, temperature, r, sweeps, masked_sweep_metropolis) for r in batches}
+        masked = {r: generic_rate(shape, temperature, r, sweeps, masked_sweep_metropolis, jax.jit) for r in batches}
         best_masked = max(masked, key=masked.get)
         w = words(n * REPLICAS)
         rate = multispin_rate(shape, temperature, w, sweeps)
@@ -174,6 +184,16 @@ def bench(quick: bool = False) -> list[Row]:
         rows.append(Row(figure, rate, "updates/ns",
                         f"masked-sweep generic kernel of 7b3941c R={best_masked} (best R, same run)",
                         masked[best_masked], note))
+    heat_bath_cases = [(name, shape, temperature) for name, shape, temperature, *_ in cases[:1 if quick else 2]]
+    for name, shape, temperature in heat_bath_cases:
+        n = math.prod(shape)
+        base = {r: _generic_ea_rate(shape, temperature, r, sweeps, kernels.heat_bath) for r in batches}
+        best = max(base, key=base.get)
+        w = words(n * REPLICAS)
+        rate = _multispin_ea_rate(shape, temperature, w, sweeps, multispin_ea_heat_bath)
+        rows.append(Row(f"Multi-spin heat bath {name}, {REPLICAS} per uint32 word × {w} words, T={temperature}", rate,
+                        "updates/ns", f"kernels.heat_bath R={best} (best R, same run)", base[best],
+                        f"sample-site updates; {REPLICAS} per word share each site's hash word"))
     if not quick:
         packed, plain = _pt_rates(sweeps)
         rows.append(Row(f"Multi-spin parallel tempering 3D ±J EA L={PT_SIDE}, {len(PT_LADDER)} rungs, 32 samples "

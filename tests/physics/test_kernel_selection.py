@@ -55,7 +55,8 @@ SELECTION = [
     ("ising3d_64", lambda: lattice.Ising(SHAPE_3D), "metropolis", 64, (64,), True),
     ("ising2d_48_not_words", lambda: lattice.Ising(SHAPE_2D), "metropolis", 48, (48,), False),
     ("ising2d_field", lambda: lattice.Ising(SHAPE_2D, h=0.1), "metropolis", 32, (32,), False),
-    ("ising2d_heat_bath", lambda: lattice.Ising(SHAPE_2D), "heat_bath", 32, (32,), False),
+    ("ising2d_heat_bath", lambda: lattice.Ising(SHAPE_2D), "heat_bath", 32, (32,), True),
+    ("ising2d_heat_bath_field", lambda: lattice.Ising(SHAPE_2D, h=0.1), "heat_bath", 32, (32,), False),
     ("ea2d_pm1_32", lambda: _ea(1, SHAPE_2D), "metropolis", 32, (32,), True),
     ("ea3d_pm1_2_samples_x_16", lambda: _ea(2, SHAPE_3D, samples=2), "metropolis", 16, (2, 16), True),
     ("ea3d_pm1_3_samples_x_8", lambda: _ea(2, SHAPE_3D, samples=3), "metropolis", 8, (3, 8), False),
@@ -63,7 +64,8 @@ SELECTION = [
     ("ea2d_gaussian", lambda: lattice.EdwardsAnderson(SHAPE_2D, _gaussian_batch(3, SHAPE_2D, 1).couplings[0]),
      "metropolis", 32, (32,), False),
     ("ea2d_gaussian_samples", lambda: _gaussian_batch(4, SHAPE_2D, 2), "metropolis", 16, (2, 16), False),
-    ("ea3d_pm1_heat_bath", lambda: _ea(2, SHAPE_3D, samples=2), "heat_bath", 16, (2, 16), False),
+    ("ea3d_pm1_heat_bath", lambda: _ea(2, SHAPE_3D, samples=2), "heat_bath", 16, (2, 16), True),
+    ("ea2d_gaussian_heat_bath", lambda: _gaussian_batch(4, SHAPE_2D, 2), "heat_bath", 16, (2, 16), False),
 ]
 
 
@@ -174,8 +176,8 @@ def test_packed_states_are_the_chains_configurations_and_energies(model, chains,
 @pytest.mark.parametrize("call, message", [
     (lambda: kernels.metropolis(lattice.Ising(SHAPE_2D), 1.0, replicas=32, packing="fast"),
      r"packing='fast': must be one of 'auto', 'plain', 'multispin'"),
-    (lambda: kernels.heat_bath(lattice.Ising(SHAPE_2D), 1.0, replicas=32, packing="multispin"),
-     r"packing='multispin': multi-spin coding exists only for Metropolis, not heat_bath"),
+    (lambda: kernels.heat_bath(lattice.Ising(SHAPE_2D, h=0.2), 1.0, replicas=32, packing="multispin"),
+     r"packing='multispin': h=0.2: multi-spin coding needs h = 0"),
     (lambda: kernels.metropolis(lattice.Ising(SHAPE_2D, h=0.2), 1.0, replicas=32, packing="multispin"),
      r"packing='multispin': h=0.2: multi-spin coding needs h = 0"),
     (lambda: kernels.metropolis(_gaussian_batch(1, SHAPE_2D, 2), 1.0, replicas=16, packing="multispin"),
