@@ -1,7 +1,9 @@
 """Parallel tempering over the multi-spin kernels (``physics.kernels.multispin_tempering``): χ² of the coldest and a
 middle rung against exact enumeration of each tested ±J sample's own 4×4 couplings, the swap acceptance of every
 pair and every sample against its exact value, each harness with a negative control (the whole ladder 5% hot), the
-bitwise independence of the 32 samples, exact energy tracking and the Ising (uniform J) ladder.
+bitwise independence of the 32 samples, exact energy tracking and the Ising (uniform J) ladder; the tree-reduction
+energy read against a NumPy bit count, ``MultispinState.energy`` and the byte-lane read it replaced, and the PT
+trajectory bitwise unchanged by the replacement.
 
 As in ``test_multispin.py``, the 32 bits of a word share each site's hash word and are not proven jointly
 independent, so the χ² harness takes one sample per independent chain (chain i contributes sample TESTED[i mod 8]),
@@ -16,8 +18,15 @@ import pytest
 from scipy import stats
 
 from physics import lattice, run
+from physics.kernels import multispin_tempering
 from physics.kernels.lattice import unpack_sublattices
-from physics.kernels.multispin import REPLICAS
+from physics.kernels.multispin import (
+    REPLICAS,
+    _even_rows,
+    _neighbour_words,
+    multispin_ea_metropolis,
+    multispin_metropolis,
+)
 from physics.kernels.multispin_tempering import multispin_parallel_tempering
 from tests.physics.test_lattice import (
     ACCEPT,
@@ -235,3 +244,85 @@ def test_ising_ladder_tracks_energy_and_rejects_bad_inputs():
         multispin_parallel_tempering(lattice.Ising((4, 4), h=0.1), [2.0, 3.0])
     with pytest.raises(ValueError, match="xs.shape"):
         kern.init(None, jnp.ones((2, 4, 4, 4), jnp.int8))
+
+
+# --- the energy read: exact integers, the same as before -------------------------------------------------------------
+def _byte_lane_counts(words):
+    """The per-bit count the tree reduction replaced (kept here as the reference): byte lanes of up to 255 words,
+    ``(w >> j) & 0x01010101`` for the 8 offsets j, the bytes of the chunk sums added in int32."""
+    flat = words.reshape(-1)
+    rows = min(255, flat.shape[0])
+    chunks = jnp.concatenate([flat, jnp.zeros((-flat.shape[0]) % rows, jnp.uint32)]).reshape(rows, -1)
+    per_offset = []
+    for j in range(8):
+        lanes = jnp.sum((chunks >> jnp.uint32(j)) & jnp.uint32(0x01010101), axis=0, dtype=jnp.uint32)
+        per_offset.append(jnp.sum(((lanes[:, None] >> jnp.asarray([0, 8, 16, 24], jnp.uint32)) & jnp.uint32(0xFF))
+                                  .astype(jnp.int32), axis=0))
+    return jnp.stack(per_offset, axis=1).reshape(REPLICAS)
+
+
+def _byte_lane_energies(base):
+    """The energy read the tree reduction replaced: per site a ripple adder of the 2d unsatisfied-bond words into 3
+    planes (padded neighbour words of the sweep), each plane counted by :func:`_byte_lane_counts`."""
+    d = base.black.ndim
+    neighbours = _neighbour_words(base.white, _even_rows((*base.black.shape[:-1], 2 * base.black.shape[-1])))
+    planes = []
+    for n, m in zip(neighbours, base.bonds_black):
+        carry = jnp.broadcast_to(base.black ^ n ^ m, base.black.shape)
+        for b, plane in enumerate(planes):
+            planes[b], carry = plane ^ carry, plane & carry
+        if len(planes) < (2 * d).bit_length():
+            planes.append(carry)
+    unsatisfied = sum(_byte_lane_counts(plane) * (1 << b) for b, plane in enumerate(planes))
+    return -base.scale * (d * 2 * base.black.size - 2 * unsatisfied).astype(jnp.float32)
+
+
+def test_per_bit_sums_match_numpy_bit_count():
+    """Random words of 1–3 planes, word counts below, at and above the 32 where folding stops, odd ones (a zero word
+    appended at some levels) and 6145: Σ_j Σ_b 2^b (bit k of plane b of word j) equals NumPy's count of the
+    unpacked bits."""
+    rng = np.random.default_rng(1)
+    for planes, n in ((1, 1), (3, 32), (2, 33), (3, 1000), (2, 6145)):
+        words = rng.integers(0, 2**32, size=(planes, n), dtype=np.uint32)
+        bits = (words[..., None] >> np.arange(REPLICAS, dtype=np.uint32)) & 1  # (planes, n, 32)
+        expected = np.einsum("bnk,b->k", bits.astype(np.int64), 2 ** np.arange(planes))
+        counts = jax.jit(multispin_tempering._per_bit_sums)(jnp.asarray(words))
+        np.testing.assert_array_equal(counts, expected, err_msg=f"{planes} planes, {n} words")
+
+
+# 2D and 3D, sides that are powers of two and sides that are not, square and not
+ENERGY_SHAPES = [(4, 6), (14, 22), (4, 4, 6), (6, 10, 12)]
+
+
+@pytest.mark.parametrize("shape", ENERGY_SHAPES)
+def test_energies_match_state_energy_and_byte_lane_read(shape):
+    """Random spins and 32 random ±J samples: the energies equal ``MultispinState.energy`` (every bit spread into
+    its own lane) and the byte-lane read, exactly, also with the white words at the black sites (the rolled
+    neighbour words equal the sweep's padded ones) and for the Ising kernel's broadcast bond words; and each
+    sample's ``EdwardsAnderson`` energy."""
+    couplings = _ea_couplings(3, shape)
+    spins = lattice.random_spins(jax.random.key(4), (REPLICAS, *shape))
+    state = multispin_ea_metropolis(couplings, 1.0).init(None, spins)
+    ising = multispin_metropolis(lattice.Ising(shape, J=-1.0), 3.0).init(None, spins)
+    swapped = state._replace(black=state.white, white=state.black)
+    read, reference = jax.jit(multispin_tempering._energies), jax.jit(_byte_lane_energies)
+    for base in (state, swapped, ising):
+        new = read(base)
+        np.testing.assert_array_equal(new, base.energy)
+        np.testing.assert_array_equal(new, reference(base))
+    np.testing.assert_array_equal(read(state), _model_energies(couplings, spins[None])[0])
+
+
+def test_trajectory_bitwise_unchanged_by_the_energy_read(monkeypatch):
+    """The 30-step 3D trajectory of the independence test (both swap parities, swaps accepted) with the
+    tree-reduction read and with the byte-lane read it replaced: bitwise the same words at every rung and step,
+    walker labels and swap decisions, and the same final state (energies included)."""
+    shape = (4, 4, 6)
+    couplings = _ea_couplings(6, shape)
+    x0 = lattice.random_spins(jax.random.key(7), (len(TRAJECTORY_LADDER), REPLICAS, *shape))
+    new = _trajectory_runner(shape)(couplings, x0)  # compiled once, shared with the independence test
+    monkeypatch.setattr(multispin_tempering, "_energies", _byte_lane_energies)
+    old = _trajectory_runner.__wrapped__(shape)(couplings, x0)  # a fresh trace that reads the patched function
+    assert np.asarray(new[1][3]).mean() > 0.05  # swaps happen, so the energies decide something
+    for a, b in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(old)):
+        np.testing.assert_array_equal(a, b)
