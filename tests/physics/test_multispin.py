@@ -20,7 +20,9 @@ from scipy import stats
 from physics import lattice, run, theory
 from physics.kernels.multispin import (
     REPLICAS,
+    multispin_ea_heat_bath,
     multispin_ea_metropolis,
+    multispin_heat_bath,
     multispin_metropolis,
     pack_replicas,
     unpack_replicas,
@@ -73,20 +75,23 @@ TRACKING_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", TRACKING_CASES)
-def test_energy_tracking_is_exact(case):
+@pytest.mark.parametrize("case, rule", [(case, "metropolis") for case in TRACKING_CASES]
+                         + [("ising_2d_J-0.7", "heat_bath"), ("ea_3d", "heat_bath")])
+def test_energy_tracking_is_exact(case, rule):
     """After 40 sweeps the energies read from the words equal the models' own energies of the unpacked spins."""
     shape, J = TRACKING_CASES[case]
     x0 = lattice.random_spins(jax.random.key(0), (REPLICAS, *shape))
+    ising_kernel, ea_kernel = ((multispin_metropolis, multispin_ea_metropolis) if rule == "metropolis"
+                               else (multispin_heat_bath, multispin_ea_heat_bath))
     if J is None:
         couplings = _ea_couplings(3, shape)
-        kern = multispin_ea_metropolis(couplings, 3.0)
+        kern = ea_kernel(couplings, 3.0)
 
         def energies(x):
             return _ea_energies(couplings, x)
     else:
         model = lattice.Ising(shape, J=J)
-        kern = multispin_metropolis(model, 4.0 * len(shape) / 2)  # disordered phase: distinct configurations
+        kern = ising_kernel(model, 4.0 * len(shape) / 2)  # disordered phase: distinct configurations
 
         def energies(x):
             return jax.vmap(model.energy)(x)
@@ -408,26 +413,27 @@ TRAJECTORY_T = 1.3
 
 
 @functools.cache
-def _trajectory_runner(shape):
+def _trajectory_runner(shape, builder=multispin_ea_metropolis):
     def trajectory(couplings, x0):
-        kern = multispin_ea_metropolis(couplings, TRAJECTORY_T)
+        kern = builder(couplings, TRAJECTORY_T)
         _, x = run(kern, jax.random.key(9), kern.init(None, x0), 30, observe=lambda s, i: s.x)
         return x  # (30, 32, *shape)
 
     return jax.jit(trajectory)
 
 
+@pytest.mark.parametrize("builder", [multispin_ea_metropolis, multispin_ea_heat_bath], ids=["metropolis", "heat_bath"])
 @pytest.mark.parametrize("shape", [(6, 8), (4, 4, 6)])
-def test_sample_depends_only_on_its_own_bonds(shape):
+def test_sample_depends_only_on_its_own_bonds(shape, builder):
     """Changing sample j's couplings, or its initial spins, leaves every other sample's 30-sweep trajectory bitwise
     unchanged (bit k of the update reads only bit k of the words and sample k's uniform) and changes sample j's."""
     couplings = _ea_couplings(6, shape)
     x0 = lattice.random_spins(jax.random.key(7), (REPLICAS, *shape))
     j = 13
-    base = np.asarray(_trajectory_runner(shape)(couplings, x0))
+    base = np.asarray(_trajectory_runner(shape, builder)(couplings, x0))
     keep = np.arange(REPLICAS) != j
     for c, x in ((couplings.at[j].set(_ea_couplings(8, shape)[j]), x0), (couplings, x0.at[j].set(-x0[j]))):
-        changed = np.asarray(_trajectory_runner(shape)(c, x))
+        changed = np.asarray(_trajectory_runner(shape, builder)(c, x))
         assert np.array_equal(changed[:, keep], base[:, keep])
         assert not np.array_equal(changed[:, j], base[:, j])
 

@@ -247,25 +247,7 @@ def test_kaufman_rejects_wrong_temperature():
 
 
 # --- exact energies, inputs, selection -----------------------------------------------------------------------------
-@pytest.mark.parametrize("shape,J", [((6, 10), -0.7), ((4, 6, 8), None)])
-def test_energy_tracking_is_exact(shape, J):
-    """After 30 sweeps the energies read from the words equal the models' own energies of the unpacked spins."""
-    x0 = lattice.random_spins(jax.random.key(0), (REPLICAS, *shape))
-    if J is None:
-        couplings = _ea_couplings(3, shape)
-        kern = multispin_ea_heat_bath(couplings, 2.0)
-
-        def energies(x):
-            return jax.vmap(lambda c, s: lattice.EdwardsAnderson(shape, c).energy(s))(couplings, x)
-    else:
-        model = lattice.Ising(shape, J=J)
-        kern = multispin_heat_bath(model, 3.0)
-
-        def energies(x):
-            return jax.vmap(model.energy)(x)
-    state, _ = jax.jit(lambda s: run(kern, jax.random.key(1), s, 30))(kern.init(None, x0))
-    np.testing.assert_allclose(state.energy, energies(state.x), atol=1e-3)
-    assert len({tuple(np.asarray(r).ravel()) for r in state.x}) == REPLICAS  # the replicas have not coalesced
+# (the exact energy tracking of the heat-bath words: tests/physics/test_multispin.py::test_energy_tracking_is_exact)
 
 
 def test_bad_inputs_name_the_heat_bath():
@@ -343,28 +325,5 @@ def test_packed_batch_is_the_multispin_heat_bath():
         assert np.array_equal(np.asarray(kern.step(word_key, kern.init(None, x0))[0].x), stepped) == same
 
 
-# --- the samples of a word are independent, bitwise -------------------------------------------------------------
-@functools.cache
-def _trajectory_runner(shape):
-    def trajectory(couplings, x0):
-        kern = multispin_ea_heat_bath(couplings, 1.3)
-        _, x = run(kern, jax.random.key(9), kern.init(None, x0), 30, observe=lambda s, i: s.x)
-        return x  # (30, 32, *shape)
-
-    return jax.jit(trajectory)
-
-
-@pytest.mark.parametrize("shape", [(6, 8), (4, 4, 6)])
-def test_sample_depends_only_on_its_own_bonds(shape):
-    """Changing sample j's couplings, or its initial spins, leaves every other sample's 30-sweep trajectory bitwise
-    unchanged and changes sample j's."""
-    couplings = _ea_couplings(6, shape)
-    x0 = lattice.random_spins(jax.random.key(7), (REPLICAS, *shape))
-    j = 13
-    base = np.asarray(_trajectory_runner(shape)(couplings, x0))
-    keep = np.arange(REPLICAS) != j
-    for c, x in ((couplings.at[j].set(_ea_couplings(8, shape)[j]), x0), (couplings, x0.at[j].set(-x0[j]))):
-        changed = np.asarray(_trajectory_runner(shape)(c, x))
-        assert np.array_equal(changed[:, keep], base[:, keep])
-        assert not np.array_equal(changed[:, j], base[:, j])
-
+# (the samples of a word are independent, bitwise: tests/physics/test_multispin.py::
+# test_sample_depends_only_on_its_own_bonds[heat_bath-…])
