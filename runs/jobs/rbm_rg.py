@@ -7,7 +7,8 @@ every ``record_every`` steps (series ``spins``). The summary trains a greedy RBM
 * receptive-field radius (RMS spread of ``|W_1|…|W_l|`` on the torus, median floor removed) — Mehta–Schwab
   find it growing with depth;
 * correlation of each hidden unit with the majority-rule block spins of side ``L/√n_h`` (best block per unit);
-* the effective coupling of the layer read as a coarse Ising lattice (``nets.rbm.effective_coupling``).
+* the effective coupling of the layer read as a coarse Ising lattice (``nets.rbm.effective_coupling``: each block
+  read off a unit of its own, the one-to-one assignment of maximal total |corr|).
 
 Reference: P. Mehta & D. J. Schwab, arXiv:1410.3831 (2014), Figs. 4–5 (40×40 at K = 0.408, 1600-400-100-25).
 """
