@@ -5,7 +5,8 @@ Hukushima & Nemoto, J. Phys. Soc. Jpn. 65:1604 (1996), run bit by bit. The ladde
 (``physics.kernels.multispin``): 32 ±J Edwards–Anderson disorder samples, or 32 replicas of one Ising model, in the
 bits of every word, the same bond words at every rung. One step is
 
-1. one multi-spin sweep at every temperature (``jax.vmap`` over the ladder; each rung its own hash key), then
+1. one multi-spin sweep at every temperature (``jax.vmap`` over the ladder; each rung its own hash key), Metropolis
+   or heat bath (``rule``, one of ``multispin.RULES``), then
 2. replica-exchange proposals between neighbouring rungs ``(i, i+1)`` for the pairs of one parity (even ``i`` on
    even steps, odd ``i`` on odd steps), decided for every sample k separately: with ``E_{i,k}`` sample k's exact
    energy at rung i and an independent uniform ``u_{i,k}``, the swap is accepted when
@@ -15,12 +16,12 @@ bits of every word, the same bond words at every rung. One step is
 
 Detailed balance. For one sample k the ladder is an ordinary replica-exchange chain on ``(x_0, …, x_{M-1})`` with
 target ``Π_i exp(-β_i H_k(x_i)) / Z_k(β_i)``: the sweeps leave each factor invariant (the multi-spin kernel is
-exact checkerboard Metropolis per sample), and a swap of rungs i and i+1 proposed symmetrically and accepted with the
-probability above satisfies detailed balance for the product measure, since the ratio of the target after and
-before is ``exp((β_i - β_{i+1}) (H(x_i) - H(x_{i+1})))``. Pairs of one parity are disjoint, so their swaps commute
-and each step's swap move is a product of such balanced moves; alternating the parity deterministically makes the
-chain a cycle of invariant kernels (stationary, not reversible as a whole; the same scheme as
-``kernels.parallel_tempering``).
+exact checkerboard Metropolis, or heat bath, per sample), and a swap of rungs i and i+1 proposed symmetrically and
+accepted with the probability above satisfies detailed balance for the product measure, since the ratio of the
+target after and before is ``exp((β_i - β_{i+1}) (H(x_i) - H(x_{i+1})))``. Pairs of one parity are disjoint, so
+their swaps commute and each step's swap move is a product of such balanced moves; alternating the parity
+deterministically makes the chain a cycle of invariant kernels (stationary, not reversible as a whole; the same
+scheme as ``kernels.parallel_tempering``).
 
 Why the samples stay independent. Bit k of every word after a step depends only on bit k of the words before, on
 sample k's bonds and energies, and on random numbers that sample k alone reads: the sweep's per-replica uniforms
@@ -54,9 +55,12 @@ from .base import Kernel
 from .lattice import LatticeInfo
 from .multispin import (  # the sublattice layout's private helpers: the energies are read from the same words
     REPLICAS,
+    RULES,
     MultispinState,
     _even_rows,
+    multispin_ea_heat_bath,
     multispin_ea_metropolis,
+    multispin_heat_bath,
     multispin_metropolis,
 )
 from .tempering import ladder
@@ -189,13 +193,18 @@ def _exchange(words: jax.Array, take_next: jax.Array, take_prev: jax.Array) -> j
     return (words & ~(up | down)) | (nxt & up) | (prev & down)
 
 
-def multispin_parallel_tempering(model_or_couplings, temperatures, *, bits: int = 24) -> Kernel:
+def multispin_parallel_tempering(model_or_couplings, temperatures, *, bits: int = 24,
+                                 rule: str = "metropolis") -> Kernel:
     """Replica exchange over ``temperatures`` with a multi-spin sweep at every rung and swaps decided per sample.
 
-    ``model_or_couplings``: a 2D or 3D ``lattice.Ising`` (h = 0; 32 replicas per word, ``multispin_metropolis``),
-    or anything ``multispin_ea_metropolis`` takes: ``(32, d, *shape)`` ±1 couplings, a batched
-    ``EdwardsAnderson``, or a list of 32 of them (32 disorder samples per word). ``temperatures``: 1-D, at least 2,
-    possibly traced. ``bits`` is the sweep's acceptance precision (see ``physics.kernels.multispin``).
+    ``model_or_couplings``: a 2D or 3D ``lattice.Ising`` (h = 0; 32 replicas per word), or anything
+    ``multispin_ea_metropolis`` takes: ``(32, d, *shape)`` ±1 couplings, a batched ``EdwardsAnderson``, or a list
+    of 32 of them (32 disorder samples per word). ``temperatures``: 1-D, at least 2, possibly traced. ``rule``, one
+    of ``multispin.RULES``, is the sweep at every rung: ``"metropolis"`` (``multispin_metropolis`` /
+    ``multispin_ea_metropolis``) or ``"heat_bath"`` (``multispin_heat_bath`` / ``multispin_ea_heat_bath``, flip
+    probability ``1 / (1 + e^{βΔE})``); either leaves each rung's Boltzmann law invariant per sample, so the swap
+    rule and the detailed-balance argument of the module docstring hold for both. ``bits`` is the sweep's
+    acceptance precision (see ``physics.kernels.multispin``).
 
     ``init(key, xs)`` takes ``(M, 32, *shape)`` ±1 spins, or ``(M, *shape)`` (one lattice per rung, copied to all
     32 samples). One ``step`` is one sweep at every rung and one round of swap proposals (module docstring). The
@@ -206,14 +215,16 @@ def multispin_parallel_tempering(model_or_couplings, temperatures, *, bits: int 
       >>> state = pt.init(key, lattice.random_spins(key, (8, 32, 16, 16, 16)))
       >>> state, energies = run(pt, key, state, 1000)  # energies (1000, 8, 32)
     """
+    if rule not in RULES:
+        raise ValueError(f"rule={rule!r}: must be one of {', '.join(map(repr, RULES))}")
     temps, betas = ladder(temperatures)
     count = temps.shape[0]
-    if isinstance(model_or_couplings, Ising):
-        def make_kernel(t):
-            return multispin_metropolis(model_or_couplings, t, bits=bits)
-    else:
-        def make_kernel(t):
-            return multispin_ea_metropolis(model_or_couplings, t, bits=bits)
+    ising = isinstance(model_or_couplings, Ising)
+    sweep_kernel = {("metropolis", True): multispin_metropolis, ("metropolis", False): multispin_ea_metropolis,
+                    ("heat_bath", True): multispin_heat_bath, ("heat_bath", False): multispin_ea_heat_bath}[rule, ising]
+
+    def make_kernel(t):
+        return sweep_kernel(model_or_couplings, t, bits=bits)
     make_kernel(temps[0])  # validate the model / couplings once, with their own error messages
 
     def rung_energies(base):

@@ -13,26 +13,29 @@ every other Metropolis or heat-bath lattice on ``kernels.split_generic.split_che
 configurations of the unsplit run bit for bit; energies too, except with Gaussian couplings, whose per-slab float32
 sums round differently from the unsplit kernel's running sum (each within float32 summation error of the exact one).
 
-``packing = "auto"`` (the default) runs Metropolis on the multi-spin kernels (``physics.kernels.multispin``: 32
-chains per uint32 word) when the model allows it — ``model = "ising"`` with ``field = 0``, or ``"edwards_anderson"``
-with ``disorder = "pm1"`` and ``field = 0``, unsplit — and the chains of one temperature (replicas × disorder
-samples) fill words (a multiple of 32). Then the batch is vmapped over temperatures only: all samples and replicas of
-one temperature are one ``kernels.metropolis(model, T, replicas=R, packing="multispin")`` batch
-(``physics.kernels``: consecutive replicas in different words). It starts from the configurations the plain path
-starts from, and its checkpoints hold the plain configurations ``(disorder, temperature, replica, *shape)`` int8.
+``packing = "auto"`` (the default) runs Metropolis and heat bath on the multi-spin kernels
+(``physics.kernels.multispin``: 32 chains per uint32 word) when the model allows it — ``model = "ising"`` with
+``field = 0``, or ``"edwards_anderson"`` with ``disorder = "pm1"`` and ``field = 0``, unsplit — and the chains of one
+temperature (replicas × disorder samples) fill words (a multiple of 32). Then the batch is vmapped over temperatures
+only: all samples and replicas of one temperature are one ``kernels.metropolis(model, T, replicas=R,
+packing="multispin")`` (resp. ``kernels.heat_bath``) batch (``physics.kernels``: consecutive replicas in different
+words). It starts from the configurations the plain path starts from, and its checkpoints hold the plain
+configurations ``(disorder, temperature, replica, *shape)`` int8.
 Over several devices its batch is temperatures × words (a device count that does not divide it is refused, naming
 ``packing = "plain"``). ``packing = "plain"`` keeps the one-kernel-per-chain program. The root attributes
-``sweep_kernel`` and ``multispin_words`` (words per temperature, 0 for the plain kernel) record which ran.
+``sweep_kernel`` (``"multispin_metropolis"``, ``"multispin_heat_bath"``, ``"multispin_parallel_tempering"`` or the
+plain ``kernel``) and ``multispin_words`` (words per temperature, 0 for the plain kernel) record which ran, and
+``pt_base`` (parallel tempering only) the sweep at every rung.
 
-Parallel tempering with ``pt_base = "metropolis"`` packs under the same conditions: the ladders of the replicas ×
+Parallel tempering, with either ``pt_base``, packs under the same conditions: the ladders of the replicas ×
 disorder samples (chain → (word, bit) as above) run as ``multispin_words`` words of 32 on
-``kernels.multispin_parallel_tempering`` (swaps decided per chain; ``jax.vmap`` over the words, each word's key a
-split of the step's key), with the plain PT path's initial configurations, datasets and dims (``swap_acceptance``
-per chain and pair, as the plain ladders record it). Its carry is (word, rung, …), so only the words split over
-devices. Its checkpoint holds the plain configurations ``(disorder, replica, temperature, *shape)`` int8 in rung
-order, the parity of the next swap proposals, and each chain's walker labels, directions and round trips: the
-configurations and the parity are all the dynamics reads (energies are recomputed exactly from the spins), so the
-resumed run continues bit for bit, and the walker bookkeeping resumes with it.
+``kernels.multispin_parallel_tempering(..., rule=pt_base)`` (swaps decided per chain; ``jax.vmap`` over the words,
+each word's key a split of the step's key), with the plain PT path's initial configurations, datasets and dims
+(``swap_acceptance`` per chain and pair, as the plain ladders record it). Its carry is (word, rung, …), so only the
+words split over devices. Its checkpoint holds the plain configurations ``(disorder, replica, temperature,
+*shape)`` int8 in rung order, the parity of the next swap proposals, and each chain's walker labels, directions and
+round trips: the configurations and the parity are all the dynamics reads (energies are recomputed exactly from the
+spins), so the resumed run continues bit for bit, and the walker bookkeeping resumes with it.
 """
 from __future__ import annotations
 
@@ -74,8 +77,8 @@ class IsingConfig:
     measurement: int = option(5000, gt=0, help="steps measured")
     record_every: int = option(10, ge=1, help="steps between records")
     split: Literal["none", "rows"] = option("none", help='"rows": one lattice in row slabs over the devices')
-    packing: Literal["auto", "plain"] = option("auto", help='"auto": Metropolis on multi-spin words where the model '
-                                                            'allows it; "plain": never')
+    packing: Literal["auto", "plain"] = option("auto", help='"auto": multi-spin words where the '
+                                                            'model allows it; "plain": never')
 
     def validate(self, prefix: str):
         if len(self.shape) not in (2, 3):
@@ -132,8 +135,9 @@ class IsingJob(Job):
         o = self.options
         chains = o.replicas * self.couplings.shape[0]
         bonds_pm1 = o.model == "ising" or o.disorder == "pm1"
-        metropolis = o.kernel == "metropolis" or (o.kernel == "parallel_tempering" and o.pt_base == "metropolis")
-        return (o.packing == "auto" and metropolis and o.split == "none" and o.field == 0
+        # every checkerboard kernel has a multi-spin version (either pt_base is a multispin.RULES rule); Wolff not
+        checkerboard = o.kernel != "wolff"
+        return (o.packing == "auto" and checkerboard and o.split == "none" and o.field == 0
                 and bonds_pm1 and chains % kernels.multispin.REPLICAS == 0)
 
     @property
@@ -283,8 +287,8 @@ class IsingJob(Job):
     def _packed_kernel(self, temperature):
         """Every disorder sample's replicas at one temperature as one multi-spin batch (``.x``: ``(R, *shape)`` for
         the ferromagnet, ``(disorder, R, *shape)`` for the spin glass)."""
-        return kernels.metropolis(self._packed_model(), temperature, replicas=self.options.replicas,
-                                  packing="multispin")
+        sweep = getattr(kernels, self.options.kernel)  # kernels.metropolis or kernels.heat_bath
+        return sweep(self._packed_model(), temperature, replicas=self.options.replicas, packing="multispin")
 
     def _packed_configurations(self, state):
         """``(disorder, replica, *shape)`` configurations of one temperature's multi-spin batch."""
@@ -337,16 +341,18 @@ class IsingJob(Job):
     def _ladder_words(self) -> Kernel:
         """Every ladder as ``multispin_words`` words of 32, each one ``multispin_parallel_tempering`` over the
         temperatures, ``jax.vmap``-ed over the words; each word's step draws its own split key. ``init`` takes the
-        plain PT layout ``(disorder, replica, temperature, *shape)``; the state has a leading word axis."""
+        plain PT layout ``(disorder, replica, temperature, *shape)``; the state has a leading word axis. The sweep
+        at every rung is ``pt_base`` (``rule``)."""
         temps = jnp.asarray(self.temps)
+        rule = self.options.pt_base
         chains, words = self._chains, self.multispin_words
         model = self._packed_model()
         if self.spin_glass:
             def ladder(bonds):
-                return kernels.multispin_parallel_tempering(bonds, temps)
+                return kernels.multispin_parallel_tempering(bonds, temps, rule=rule)
         else:
             def ladder(_):
-                return kernels.multispin_parallel_tempering(model, temps)
+                return kernels.multispin_parallel_tempering(model, temps, rule=rule)
         per_word = kernels.word_bonds(model, chains)  # (W, 32, d, *shape) bonds, or a (W,) placeholder
 
         def init(key, xs):
@@ -558,11 +564,12 @@ class IsingJob(Job):
 
     @property
     def sweep_kernel(self) -> str:
-        """The kernel that ran: ``"multispin_metropolis"`` or ``"multispin_parallel_tempering"`` (32 chains per
-        word, ``packing = "auto"``) or the plain ``kernel`` name."""
+        """The kernel that ran: ``"multispin_metropolis"``, ``"multispin_heat_bath"`` or
+        ``"multispin_parallel_tempering"`` (32 chains per word, ``packing = "auto"``; the tempering's sweep is
+        ``pt_base``, recorded beside it) or the plain ``kernel`` name."""
         if self._packed_ladders:
             return "multispin_parallel_tempering"
-        return "multispin_metropolis" if self.multispin else self.options.kernel
+        return f"multispin_{self.options.kernel}" if self.multispin else self.options.kernel
 
     @property
     def multispin_words(self) -> int:
@@ -575,7 +582,11 @@ class IsingJob(Job):
         return f"{super().describe()} [sweep kernel: {self.sweep_kernel}]"
 
     def attrs(self) -> dict:
-        return {"sweep_kernel": self.sweep_kernel, "multispin_words": self.multispin_words}
+        out = {"sweep_kernel": self.sweep_kernel, "multispin_words": self.multispin_words}
+        if self.options.kernel == "parallel_tempering":
+            # the sweep at every rung: the config text omits it when the default is taken
+            out["pt_base"] = self.options.pt_base
+        return out
 
     def _has_exact(self):
         o = self.options

@@ -3,7 +3,8 @@ middle rung against exact enumeration of each tested ±J sample's own 4×4 coupl
 pair and every sample against its exact value, each harness with a negative control (the whole ladder 5% hot), the
 bitwise independence of the 32 samples, exact energy tracking and the Ising (uniform J) ladder; the tree-reduction
 energy read against a NumPy bit count, ``MultispinState.energy`` and the byte-lane read it replaced, and the PT
-trajectory bitwise unchanged by the replacement.
+trajectory bitwise unchanged by the replacement. The χ², swap, independence and Ising-ladder tests run with both sweep
+rules (``rule="metropolis"``, the default, and ``"heat_bath"``).
 
 As in ``test_multispin.py``, the 32 bits of a word share each site's hash word and are not proven jointly
 independent, so the χ² harness takes one sample per independent chain (chain i contributes sample TESTED[i mod 8]),
@@ -22,6 +23,7 @@ from physics.kernels import multispin_tempering
 from physics.kernels.lattice import unpack_sublattices
 from physics.kernels.multispin import (
     REPLICAS,
+    RULES,
     _even_rows,
     _neighbour_words,
     multispin_ea_metropolis,
@@ -64,14 +66,20 @@ LADDER = (0.75, 1.0, 1.4, 2.0)
 TESTED_RUNGS = (0, 1)
 TESTED = (0, 5, 9, 14, 18, 23, 27, 31)
 COUPLING_SEED = 21
+# Both sweep rules (multispin.RULES) run the same schedule. The single-temperature heat-bath harness needed burn 200,
+# gap 40 on ±J samples (test_multispin_heat_bath.py: the zero-energy moves are taken with probability ½), but the
+# swaps with the hot rungs decorrelate the ladder: over 12 seed triples with heat bath and burn 60, gap 15, the 192
+# per-sample χ² p-values of the two tested rungs were uniform (Kolmogorov–Smirnov p = 0.96; pooled p ≥ 0.11) and the
+# swap harness's 24 p-values ≥ 0.035 (max |z| 3.9 of 96), while the 5%-hot ladder gave pooled p < 1e-37 on each of 6
+# triples.
 CHAINS, BURN, GAP, SAMPLES = 2048, 60, 15, 4
 
 
 @functools.cache
-def _sampler():
+def _sampler(rule):
     def one_chain(key, sample, temps, couplings):
         ka, kb = jax.random.split(key)
-        kern = multispin_parallel_tempering(couplings, temps)
+        kern = multispin_parallel_tempering(couplings, temps, rule=rule)
         state = kern.init(ka, lattice.random_spins(ka, (temps.shape[0], REPLICAS, *SHAPE_2D)))
 
         def observe(s, info):  # the tested sample's bit of the words (cheap), and every sample's swaps
@@ -92,28 +100,29 @@ def _sampler():
 
 
 @functools.cache
-def _runs(ladder):
-    """Per seed: the tested sample's configurations ``(chains, SAMPLES, M, *shape)``, the sample each chain tested,
-    and each chain's swap acceptance fraction and mean swap probability per pair and sample ``(chains, M-1, 32)``."""
+def _runs(ladder, rule):
+    """Per seed, with the sweep ``rule`` at every rung: the tested sample's configurations ``(chains, SAMPLES, M,
+    *shape)``, the sample each chain tested, and each chain's swap acceptance fraction and mean swap probability per
+    pair and sample ``(chains, M-1, 32)``."""
     couplings = _ea_couplings(COUPLING_SEED, SHAPE_2D)
     which = jnp.asarray(np.resize(TESTED, CHAINS), jnp.int32)
     out = []
     for seed in SEEDS:
         keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), 5), CHAINS)
-        (black, white), accepted, probability = _sampler()(keys, which, jnp.asarray(ladder, jnp.float32), couplings)
+        (black, white), accepted, probability = _sampler(rule)(keys, which, jnp.asarray(ladder, jnp.float32), couplings)
         x = 1 - 2 * np.asarray(unpack_sublattices(black, white, len(SHAPE_2D)), np.int8)  # bit 1 = spin down
         out.append((x, np.asarray(which), np.asarray(accepted, np.float64),
                     np.asarray(probability, np.float64)))
     return out
 
 
-def _rung_pvalues(ladder):
-    """The χ² harness: per tested rung, samples drawn with ``ladder`` binned in the exact (energy, magnetization)
-    cells of each tested sample's own couplings at the rung's LADDER temperature, one Pearson χ² over the cells of
-    all 8 samples (expected counts n·p_s/8; degrees of freedom cells - 1 rather than cells - 8, slightly
+def _rung_pvalues(ladder, rule):
+    """The χ² harness: per tested rung, samples drawn with ``ladder`` (sweep ``rule``) binned in the exact (energy,
+    magnetization) cells of each tested sample's own couplings at the rung's LADDER temperature, one Pearson χ² over
+    the cells of all 8 samples (expected counts n·p_s/8; degrees of freedom cells - 1 rather than cells - 8, slightly
     conservative). Returns ``{rung: (pooled p, [each sample's p])}``."""
     couplings = np.asarray(_ea_couplings(COUPLING_SEED, SHAPE_2D))
-    runs = _runs(tuple(ladder))
+    runs = _runs(tuple(ladder), rule)
     results = {}
     for rung in TESTED_RUNGS:
         observed, expected, per_sample = [], [], []
@@ -132,15 +141,17 @@ def _rung_pvalues(ladder):
     return results
 
 
-def test_coldest_rungs_chi2_exact():
+@pytest.mark.parametrize("rule", RULES)
+def test_coldest_rungs_chi2_exact(rule):
     """3 seeds × 2048 chains × 4 = 24,576 configurations per rung (3072 per sample) against the exact laws."""
-    for rung, (p, per_sample) in _rung_pvalues(LADDER).items():
+    for rung, (p, per_sample) in _rung_pvalues(LADDER, rule).items():
         assert p > ACCEPT, (rung, p, per_sample)
 
 
-def test_rungs_chi2_reject_hot_ladder():
+@pytest.mark.parametrize("rule", RULES)
+def test_rungs_chi2_reject_hot_ladder(rule):
     """Negative control: the whole ladder 5% hot; both tested rungs are rejected."""
-    for rung, (p, per_sample) in _rung_pvalues([WRONG * t for t in LADDER]).items():
+    for rung, (p, per_sample) in _rung_pvalues([WRONG * t for t in LADDER], rule).items():
         assert p < ACCEPT, (rung, p, per_sample)
 
 
@@ -161,32 +172,34 @@ def _exact_swap_acceptance(coupling_seed, ladder):
     return out
 
 
-def _swap_zscores(ladder, statistic):
+def _swap_zscores(ladder, rule, statistic):
     """The swap harness: per pair and sample, the mean over 6144 independent chains of each chain's acceptance
     (``statistic`` 2: the fraction of its 30 proposals accepted; 3: the mean acceptance probability) drawn with
-    ``ladder``, against the exact acceptance at LADDER; z = (mean - exact)/stderr, the stderr from the spread over
-    chains. Returns the z-scores ``(M-1, 32)`` and the p-value of Σz² under χ²((M-1)·32)."""
+    ``ladder`` and sweep ``rule``, against the exact acceptance at LADDER; z = (mean - exact)/stderr, the stderr from
+    the spread over chains. Returns the z-scores ``(M-1, 32)`` and the p-value of Σz² under χ²((M-1)·32)."""
     exact = _exact_swap_acceptance(COUPLING_SEED, LADDER)
-    per_chain = np.concatenate([r[statistic] for r in _runs(tuple(ladder))])  # (chains, M-1, 32)
+    per_chain = np.concatenate([r[statistic] for r in _runs(tuple(ladder), rule)])  # (chains, M-1, 32)
     mean = per_chain.mean(axis=0)
     err = per_chain.std(axis=0, ddof=1) / np.sqrt(len(per_chain))
     z = (mean - exact) / err
     return z, float(stats.chi2.sf(np.sum(z**2), z.size))
 
 
+@pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("statistic", [2, 3], ids=["accepted", "probability"])
-def test_swap_acceptance_exact(statistic):
+def test_swap_acceptance_exact(statistic, rule):
     """Every pair's acceptance, for each of the 32 samples (96 values), within its error bar of the exact value: the
     z-scores' Σz² is χ²(96) (the chains are independent and 6144 of them make each mean Gaussian), and no |z| > 4.5
     (expected max of 96 |z|s ≈ 2.8; P(any > 4.5) ≈ 7e-4)."""
-    z, p = _swap_zscores(LADDER, statistic)
+    z, p = _swap_zscores(LADDER, rule, statistic)
     assert p > ACCEPT and np.abs(z).max() < 4.5, (p, np.abs(z).max())
 
 
+@pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("statistic", [2, 3], ids=["accepted", "probability"])
-def test_swap_acceptance_rejects_hot_ladder(statistic):
+def test_swap_acceptance_rejects_hot_ladder(statistic, rule):
     """Negative control: the same harness, fed the 5% hot ladder's swaps, rejects them."""
-    z, p = _swap_zscores([WRONG * t for t in LADDER], statistic)
+    z, p = _swap_zscores([WRONG * t for t in LADDER], rule, statistic)
     assert p < ACCEPT, (p, np.abs(z).max())
 
 
@@ -196,9 +209,9 @@ TRAJECTORY_STEPS = 30
 
 
 @functools.cache
-def _trajectory_runner(shape):
+def _trajectory_runner(shape, rule="metropolis"):
     def trajectory(couplings, x0):
-        kern = multispin_parallel_tempering(couplings, jnp.asarray(TRAJECTORY_LADDER, jnp.float32))
+        kern = multispin_parallel_tempering(couplings, jnp.asarray(TRAJECTORY_LADDER, jnp.float32), rule=rule)
         final, x = run(kern, jax.random.key(9), kern.init(None, x0), TRAJECTORY_STEPS,
                        observe=lambda s, i: (s.base.black, s.base.white, s.labels, i.swap_accepted))
         return final, x
@@ -206,22 +219,23 @@ def _trajectory_runner(shape):
     return jax.jit(trajectory)
 
 
+@pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("shape", [(6, 8), (4, 4, 6)])
-def test_sample_depends_only_on_its_own_bonds(shape):
-    """Changing sample j's couplings, or its initial spins, leaves every other sample's 30-step trajectory (the
-    configurations at every rung, the walker labels and the swap decisions) bitwise unchanged and changes sample
-    j's; the energies the state carries are each sample's model energy at every rung."""
+def test_sample_depends_only_on_its_own_bonds(shape, rule):
+    """With either sweep rule, changing sample j's couplings, or its initial spins, leaves every other sample's
+    30-step trajectory (the configurations at every rung, the walker labels and the swap decisions) bitwise unchanged
+    and changes sample j's; the energies the state carries are each sample's model energy at every rung."""
     couplings = _ea_couplings(6, shape)
     x0 = lattice.random_spins(jax.random.key(7), (len(TRAJECTORY_LADDER), REPLICAS, *shape))
     j = 13
-    final, base = _trajectory_runner(shape)(couplings, x0)
+    final, base = _trajectory_runner(shape, rule)(couplings, x0)
     np.testing.assert_array_equal(final.energy, _model_energies(couplings, final.x))
     assert 0.05 < np.asarray(base[3]).mean()  # swaps do happen
     assert np.all(np.sort(np.asarray(final.labels), axis=0) == np.arange(len(TRAJECTORY_LADDER))[:, None])
     others = np.uint32(0xFFFFFFFF ^ (1 << j))
     keep = np.arange(REPLICAS) != j
     for c, x in ((couplings.at[j].set(_ea_couplings(8, shape)[j]), x0), (couplings, x0.at[:, j].set(-x0[:, j]))):
-        _, changed = _trajectory_runner(shape)(c, x)
+        _, changed = _trajectory_runner(shape, rule)(c, x)
         for a, b in zip(changed[:2], base[:2]):  # the words of every rung and step, all bits but j
             assert np.array_equal(np.asarray(a) & others, np.asarray(b) & others)
             assert not np.array_equal(np.asarray(a) & ~others, np.asarray(b) & ~others)
@@ -229,10 +243,11 @@ def test_sample_depends_only_on_its_own_bonds(shape):
             assert np.array_equal(np.asarray(a)[:, :, keep], np.asarray(b)[:, :, keep])
 
 
-def test_ising_ladder_tracks_energy_and_rejects_bad_inputs():
+@pytest.mark.parametrize("rule", RULES)
+def test_ising_ladder_tracks_energy_and_rejects_bad_inputs(rule):
     """Uniform couplings: 32 replicas of one Ising model per rung; energies stay the model's exact energies."""
     model = lattice.Ising((4, 4, 4), J=-1.0)
-    kern = multispin_parallel_tempering(model, [3.0, 4.0, 5.0])
+    kern = multispin_parallel_tempering(model, [3.0, 4.0, 5.0], rule=rule)
     state = kern.init(None, jnp.ones((3, 4, 4, 4), jnp.int8))
     final, _ = jax.jit(lambda s: run(kern, jax.random.key(1), s, 20))(state)
     x = final.x
@@ -244,6 +259,8 @@ def test_ising_ladder_tracks_energy_and_rejects_bad_inputs():
         multispin_parallel_tempering(lattice.Ising((4, 4), h=0.1), [2.0, 3.0])
     with pytest.raises(ValueError, match="xs.shape"):
         kern.init(None, jnp.ones((2, 4, 4, 4), jnp.int8))
+    with pytest.raises(ValueError, match="rule='glauber': must be one of 'metropolis', 'heat_bath'"):
+        multispin_parallel_tempering(model, [3.0, 4.0], rule="glauber")
 
 
 # --- the energy read: exact integers, the same as before -------------------------------------------------------------

@@ -7,6 +7,8 @@
   overlaps are compared with those exact values per disorder sample and temperature.
 * Parallel tempering on the multi-spin path (2D ±J, 4×4): the same per-sample enumeration at every rung, and each
   neighbour pair's swap acceptance against its exact stationary value.
+* The multi-spin path's checks (Kaufman, enumeration, tempering, bitwise resume) run with both base kernels,
+  Metropolis and heat bath (``kernel``, resp. ``pt_base``).
 
 Each harness returns z-scores; the positive test asserts them small and its negative control feeds the very same
 recorded numbers to the harness with the theory evaluated at temperatures 5% off, which must be rejected.
@@ -279,11 +281,13 @@ def test_split_rows_refuses_cluster_and_tempering_kernels_with_the_reason(kernel
 
 
 # --- the multi-spin path (packing = "auto"): 32 chains per word ------------------------------------------------
-# The physics checks above repeated where the job packs its chains (kernels.metropolis(..., replicas=R) selects
-# physics.kernels.multispin): Metropolis, h = 0, ising or ±J EA, replicas × disorder samples a multiple of 32.
-# SPIN_GLASS's 3D ±J case above (2 samples × 32 replicas) already runs packed; these add the 2D ferromagnet and 2D ±J.
+# The physics checks above repeated where the job packs its chains (kernels.metropolis / kernels.heat_bath(...,
+# replicas=R) select physics.kernels.multispin): Metropolis or heat bath, h = 0, ising or ±J EA, replicas × disorder
+# samples a multiple of 32. SPIN_GLASS's 3D ±J case above (2 samples × 32 replicas) already runs packed; these add the
+# 2D ferromagnet and 2D ±J, each with both kernels.
 
 PACKED = "multispin_metropolis"
+BASES = ("metropolis", "heat_bath")  # the kernels with a multi-spin version (physics.kernels.multispin.RULES)
 
 
 def _multispin_words(path):
@@ -302,18 +306,24 @@ def test_packing_is_chosen_from_the_config():
     assert chosen(FERRO) == "metropolis"  # 16 chains per temperature do not fill a word
     assert chosen(SPIN_GLASS.format(shape=[4, 4], disorder="gaussian")) == "metropolis"
     assert chosen(packed_ferro.replace("[ising]\n", "[ising]\nfield = 0.1\n")) == "metropolis"
-    assert chosen(packed_ferro.replace('"metropolis"', '"heat_bath"')) == "heat_bath"
+    packed_heat_bath = packed_ferro.replace('"metropolis"', '"heat_bath"')
+    assert chosen(packed_heat_bath) == "multispin_heat_bath"
+    assert chosen(packed_heat_bath.replace("[ising]\n", "[ising]\nfield = 0.1\n")) == "heat_bath"
+    assert chosen(packed_heat_bath.replace("[ising]\n", '[ising]\npacking = "plain"\n')) == "heat_bath"
     assert chosen(packed_ferro.replace("[ising]\n", '[ising]\npacking = "plain"\n')) == "metropolis"
+    assert chosen(packed_ferro.replace('"metropolis"', '"wolff"')) == "wolff"  # no multi-spin cluster kernel
     with pytest.raises(config.ConfigError, match=r"ising.packing = 'multispin': must be one of"):
         config.loads(packed_ferro.replace("[ising]\n", '[ising]\npacking = "multispin"\n'))
 
 
-def test_multispin_job_ferromagnet_matches_kaufman(tmp_path):
+@pytest.mark.parametrize("kernel", BASES)
+def test_multispin_job_ferromagnet_matches_kaufman(tmp_path, kernel):
     """FERRO with 32 replicas (one word per temperature): Kaufman's energy and specific heat, with the control."""
-    cfg, path = _run(FERRO.replace("replicas = 16", "replicas = 32"), tmp_path)
+    text = FERRO.replace("replicas = 16", "replicas = 32").replace('"metropolis"', f'"{kernel}"')
+    cfg, path = _run(text, tmp_path)
     assert _multispin_words(path) == 1
     with h5py.File(path, "r") as f:
-        assert f.attrs["status"] == "complete"
+        assert f.attrs["status"] == "complete" and f.attrs["sweep_kernel"] == f"multispin_{kernel}"
         results = {k: f[k][...] for k in ("energy_per_spin_mean", "energy_per_spin_stderr", "specific_heat_mean",
                                           "specific_heat_stderr")}
         temps = f["temperature"][...].astype(np.float64)
@@ -335,10 +345,12 @@ def _spin_glass_results(path, cfg):
 PACKED_PM1_2D = SPIN_GLASS.format(shape=[4, 4], disorder="pm1")
 
 
-@pytest.fixture(scope="module")
-def packed_pm1_2d(tmp_path_factory):
-    """The 2D ±J run on the multi-spin path, shared by its physics test and its resume test (one compile)."""
-    return _run(PACKED_PM1_2D, tmp_path_factory.mktemp("packed_pm1_2d"))
+@pytest.fixture(scope="module", params=BASES)
+def packed_pm1_2d(request, tmp_path_factory):
+    """The 2D ±J run on the multi-spin path with each kernel, shared by its physics test and its resume test (one
+    compile)."""
+    text = PACKED_PM1_2D.replace('"metropolis"', f'"{request.param}"')
+    return _run(text, tmp_path_factory.mktemp(f"packed_pm1_2d_{request.param}"))
 
 
 def test_multispin_job_pm1_edwards_anderson_2d_matches_enumeration(packed_pm1_2d):
@@ -346,6 +358,8 @@ def test_multispin_job_pm1_edwards_anderson_2d_matches_enumeration(packed_pm1_2d
     energy, ⟨q²⟩ and g of each sample against its enumeration, and the 5%-off control."""
     cfg, path = packed_pm1_2d
     assert _multispin_words(path) == 2
+    with h5py.File(path, "r") as f:
+        assert f.attrs["sweep_kernel"] == f"multispin_{cfg.job.kernel}"
     couplings = np.asarray(job_kinds()["ising"](cfg).couplings, np.float64)
     results, temps = _spin_glass_results(path, cfg)
     z = _spin_glass_z(results, couplings, (4, 4), temps)
@@ -363,9 +377,9 @@ def test_multispin_job_resumes_bitwise_from_plain_configurations(packed_pm1_2d, 
     from runs.store import CHECKPOINT
     from tests.runs.sharded_worker import datasets, differences
 
-    _, whole = packed_pm1_2d
+    cfg, whole = packed_pm1_2d
     killed = tmp_path / "killed"
-    pipeline.execute(config.loads(PACKED_PM1_2D), killed, progress=False, max_chunks=1)
+    pipeline.execute(config.loads(cfg.text), killed, progress=False, max_chunks=1)
     with np.load(killed / CHECKPOINT) as saved:
         leaves = [k for k in saved.files if k.startswith("leaf_")]
         assert leaves == ["leaf_00000"], saved.files
@@ -450,10 +464,12 @@ record_every = 5
 """
 
 
-@pytest.fixture(scope="module")
-def packed_pt_2d(tmp_path_factory):
-    """The ±J PT run on the multi-spin path, shared by its physics test and its resume test."""
-    return _run(PT_PM1_2D, tmp_path_factory.mktemp("packed_pt_2d"))
+@pytest.fixture(scope="module", params=BASES)
+def packed_pt_2d(request, tmp_path_factory):
+    """The ±J PT run on the multi-spin path with each base kernel, shared by its physics test and its resume
+    test."""
+    text = PT_PM1_2D.replace('pt_base = "metropolis"', f'pt_base = "{request.param}"')
+    return _run(text, tmp_path_factory.mktemp(f"packed_pt_2d_{request.param}"))
 
 
 def _exact_swap_acceptance(energies, t_low, t_high):
@@ -494,6 +510,7 @@ def test_multispin_pt_job_pm1_2d_matches_enumeration(packed_pt_2d):
     cfg, path = packed_pt_2d
     with h5py.File(path, "r") as f:
         assert f.attrs["sweep_kernel"] == PACKED_PT and int(f.attrs["multispin_words"]) == 2
+        assert f.attrs["pt_base"] == cfg.job.pt_base
         first = cfg.job.equilibration // cfg.job.record_every
         swaps = f["swap_acceptance"][..., first:].astype(np.float64)
         # the plain PT path's layout
@@ -522,7 +539,7 @@ def test_multispin_pt_job_resumes_bitwise(packed_pt_2d, tmp_path):
 
     cfg, whole = packed_pt_2d
     killed = tmp_path / "killed"
-    pipeline.execute(config.loads(PT_PM1_2D), killed, progress=False, max_chunks=1)
+    pipeline.execute(config.loads(cfg.text), killed, progress=False, max_chunks=1)
     with np.load(killed / CHECKPOINT) as saved:
         leaves = sorted(k for k in saved.files if k.startswith("leaf_"))
         spins, labels, parity = saved["leaf_00000"], saved["leaf_00001"], saved["leaf_00004"]
@@ -551,7 +568,7 @@ def test_multispin_pt_is_chosen_from_the_config():
         return job_kinds()["ising"](config.loads(text)).sweep_kernel
 
     assert chosen(SMALL_PT) == PACKED_PT
-    assert chosen(SMALL_PT.replace('pt_base = "metropolis"', 'pt_base = "heat_bath"')) == "parallel_tempering"
+    assert chosen(SMALL_PT.replace('pt_base = "metropolis"', 'pt_base = "heat_bath"')) == PACKED_PT
     assert chosen(SMALL_PT.replace("replicas = 16", "replicas = 8")) == "parallel_tempering"  # 16 chains
     assert chosen(SMALL_PT.replace("[ising]\n", '[ising]\npacking = "plain"\n')) == "parallel_tempering"
     assert chosen(SMALL_PT.replace('disorder = "pm1"', 'disorder = "gaussian"')) == "parallel_tempering"
