@@ -130,50 +130,6 @@ def _neighbour_words(other: jax.Array, own_at_even: np.ndarray) -> list[jax.Arra
     return words
 
 
-def _row_flat(a: jax.Array) -> jax.Array:
-    """``(L0, L1, W)`` (or a broadcast ``(L0|1, 1, 1)``) to its row-flattened view ``(L0, L1·W)`` (``(L0|1, 1)``)."""
-    return a.reshape(a.shape[0], -1)
-
-
-def _row_flat_pays(shape: tuple[int, ...]) -> bool:
-    """Whether a 3D sweep runs on the row-flattened view of its sublattices (:func:`_neighbour_words_row_flat`):
-    where the flattened row is long, L1·W ≥ 128 words (W = L2/2). Both layouts give the same bits.
-
-    Measured, same run, flat view against the natural layout (Metropolis on 32 replicas, updates/ns, 2-core
-    AVX-512 CPU): L = 16: 13.6 vs 11.5, 20: 3.5 vs 1.9, 24: 3.8 vs 2.1, 28: 3.9 vs 2.4, 32: 23.2 vs 21.4, 48: 13.0
-    vs 10.1; but 8: 0.38 vs 2.6 and 12: 0.47 vs 2.2, where a row of 32 or 72 words is too short for the view's
-    per-word fix-ups. Not explained: L = 20–28 stay 5× slower per update than 16 and 32 in either layout.
-    """
-    return len(shape) == 3 and shape[1] * (shape[-1] // 2) >= 128
-
-
-def _neighbour_words_row_flat(other: jax.Array, words_per_line: int, own_at_even: np.ndarray) -> list[jax.Array]:
-    """:func:`_neighbour_words` of a 3D sublattice ``(L0, L1, W)`` computed on its row-flattened view
-    ``(L0, L1·W)`` (``other`` and ``own_at_even`` in that view; the words returned in it, same order).
-
-    Why: XLA:CPU vectorizes a sweep along its innermost axis, and at W = L2/2 words that are not a multiple of the
-    vector width (L = 20, 24, 28: W = 10, 12, 14) the multi-spin sweep ran 8–10× slower per update than at L = 16 or
-    32; in the view the inner axis has L1·W words, which recovers 1.6–1.8× of it (:func:`_row_flat_pays`).
-    Neighbours along axis 0 are rows, as before; along axis 1 they are ±W words away, periodic over the row of L1·W
-    words (which is the periodicity of axis 1); along the last axis ±1 word, except at the ends of each line of W
-    words, where the periodic neighbour is the other end of the same line, W - 1 words back or ahead.
-    """
-    rows, flat = other.shape
-    w = words_per_line
-    padded = jnp.pad(other, ((1, 1), (w, w)), mode="wrap")
-
-    def at(row_shift, shift):  # the word at (row + row_shift, flat index + shift), periodic over rows and the row
-        return padded[1 + row_shift:1 + row_shift + rows, w + shift:w + shift + flat]
-
-    position = np.arange(flat) % w  # NumPy: trace-time constants
-    last, first = position == w - 1, position == 0
-    right = jnp.where(last, at(0, -(w - 1)), at(0, 1))
-    left = jnp.where(first, at(0, w - 1), at(0, -1))
-    here = at(0, 0)
-    return [at(1, 0), at(-1, 0), at(0, w), at(0, -w),
-            jnp.where(own_at_even, here, right), jnp.where(own_at_even, left, here)]
-
-
 def _bond_directions(couplings: jax.Array, d: int) -> jax.Array:
     """``(..., d, *shape)`` bonds ``J_mu(i)`` (site i to i + e_mu) to ``(..., 2d, *shape)``: the bond each site has
     in direction ``+e_0, -e_0, …`` (``J_mu(i)`` and ``J_mu(i - e_mu)``), the order of :func:`_neighbour_words`."""
@@ -307,9 +263,6 @@ def _multispin_kernel(shape: tuple[int, ...], temperature, bits: int, make_bonds
     half = n // 2
     beta = 1.0 / jnp.asarray(temperature, jnp.float32)
     even = _even_rows(shape)
-    row_flat = _row_flat_pays(shape)
-    if row_flat:  # in the row-flattened view of the sublattices: (L0, L1, 1) repeated over the W words of a line
-        even = np.repeat(even, shape[-1] // 2, axis=-1).reshape(shape[0], -1)
     heat_bath = rule == "heat_bath"
 
     def init(key, x):
@@ -325,18 +278,11 @@ def _multispin_kernel(shape: tuple[int, ...], temperature, bits: int, make_bonds
                               jnp.asarray(scale, jnp.float32))
 
     def half_sweep(key, spins, other, bonds, own_at_even, sublattice, thresholds):
-        natural_shape = spins.shape
-        if row_flat:  # the row-flattened view (_neighbour_words_row_flat): the same words, a long inner axis
-            spins, bonds = _row_flat(spins), [_row_flat(m) for m in bonds]
-            neighbours = _neighbour_words_row_flat(_row_flat(other), natural_shape[-1], own_at_even)
-        else:
-            neighbours = _neighbour_words(other, own_at_even)
-        # site counters and offsets in the view's shape: the same values (row = axis 0, col = the flattened rest)
         sub_shape = spins.shape
         counter = (jnp.arange(spins.size, dtype=jnp.uint32).reshape(sub_shape) + jnp.uint32(sublattice * half))
         word = hashing.hash32(key, counter)
         not_rows, column = _replica_offsets(key, sublattice, sub_shape, bits, n)
-        unsatisfied = [spins ^ nb ^ m for nb, m in zip(neighbours, bonds)]
+        unsatisfied = [spins ^ nb ^ m for nb, m in zip(_neighbour_words(other, own_at_even), bonds)]
         if heat_bath:
             # complementing u where c > d turns u < 1 - p_m into ¬(u' < p_m): one chain, d + 1 thresholds
             upper, classes = _heat_bath_classes(unsatisfied)
@@ -357,7 +303,7 @@ def _multispin_kernel(shape: tuple[int, ...], temperature, bits: int, make_bonds
                 t = t | (eq & masks[b])
             lt = _maj(not_u, t, lt)
         flip = (upper ^ lt) if heat_bath else (always | full | lt)
-        return (spins ^ flip).reshape(natural_shape), flip.reshape(natural_shape)
+        return spins ^ flip, flip
 
     def step(key, state):
         if heat_bath:  # folded class m = d … 0 (the order of _heat_bath_classes): p_m = 1 / (1 + e^{4β|J|(d - m)})

@@ -495,29 +495,3 @@ def test_kaufman_rejects_wrong_temperature():
     run_means = _kaufman(WRONG * KAUFMAN_T).mean(axis=1)
     err = run_means.std(ddof=1) / np.sqrt(RUNS)
     assert abs(run_means.mean() - theory.kaufman_energy(KAUFMAN_SIZE, KAUFMAN_T)) > 4 * err
-
-
-@pytest.mark.parametrize("rule", ["metropolis", "heat_bath"])
-def test_row_flattened_3d_view_gives_the_natural_layout_bitwise(monkeypatch, rule):
-    """The 3D sweep on the row-flattened view of its sublattices (taken where it pays: L ≥ 16) and on
-    their natural layout give the same words after 10 sweeps, for ±J samples (bonds per site) and the ferromagnet."""
-    from physics.kernels import multispin
-
-    pays = multispin._row_flat_pays
-    assert pays((24, 24, 24)) and pays((16, 16, 16)) and not pays((12, 12, 12)) and not pays((8, 8, 8))
-    assert not pays((24, 24))
-    shape = (4, 6, 12)  # lines of W = 6 words, the case the view exists for
-    couplings = _ea_couplings(11, shape)
-    x0 = lattice.random_spins(jax.random.key(12), (REPLICAS, *shape))
-    builders = {"metropolis": (multispin_ea_metropolis, multispin_metropolis),
-                "heat_bath": (multispin_ea_heat_bath, multispin_heat_bath)}[rule]
-    finals = {}
-    for flat in (True, False):
-        monkeypatch.setattr(multispin, "_row_flat_pays", lambda s, flat=flat: flat)
-        for kern in (builders[0](couplings, 1.2), builders[1](lattice.Ising(shape, J=-0.8), 2.5)):
-            state, _ = jax.jit(lambda s, kern=kern: run(kern, jax.random.key(13), s, 10))(kern.init(None, x0))
-            finals.setdefault(flat, []).append((np.asarray(state.black), np.asarray(state.white)))
-    for with_view, natural in zip(finals[True], finals[False]):
-        assert all(np.array_equal(a, b) for a, b in zip(with_view, natural))
-        assert not np.array_equal(with_view[0], np.asarray(multispin_metropolis(lattice.Ising(shape), 1.0).init(
-            None, x0).black))  # the sweeps moved
