@@ -34,7 +34,7 @@ each site's hash word, so they are proven independent as chains of their own dis
 proven jointly independent.
 
 Cost. Each step reads every sample's exact energy at every rung: the 2d unsatisfied-bond words of every black site,
-added in pairs of directions and then folded in halves by a bit-sliced vertical counter (:func:`_per_bit_sums`);
+added in pairs of directions and then folded in halves by a bit-sliced vertical counter (``multispin._per_bit_sums``);
 the swap itself touches each word once. Same-run timings on XLA:CPU (8 rungs, median of 9 interleaved repeats,
 2 shared cores under a load of ~4, one pinned XLA thread): in 3D (±J, L = 16) the read takes 86 µs against
 321 µs for the byte-lane count of 3 per-site planes it replaced (3.7×), and a step 215 µs against 409 µs (1.9×;
@@ -53,16 +53,16 @@ import numpy as np
 from ..lattice import Ising
 from .base import Kernel
 from .lattice import LatticeInfo
-from .multispin import (  # the sublattice layout's private helpers: the energies are read from the same words
+from .multispin import (
     REPLICAS,
     RULES,
     MultispinState,
-    _even_rows,
     multispin_ea_heat_bath,
     multispin_ea_metropolis,
     multispin_heat_bath,
     multispin_metropolis,
 )
+from .multispin import _exact_energies as _energies  # MultispinState.energy, read at every rung every step
 from .tempering import ladder
 
 __all__ = ["MultispinPTState", "MultispinPTInfo", "multispin_parallel_tempering"]
@@ -105,77 +105,6 @@ class MultispinPTInfo(NamedTuple):
     swap_accepted: jax.Array
     swap_probability: jax.Array
     is_finite: jax.Array
-
-
-_SPREAD_WORDS = 32  # words per plane left when the folding stops and each bit is spread into its own lane
-
-
-def _add_planes(a: list[jax.Array], b: list[jax.Array]) -> list[jax.Array]:
-    """Ripple-carry sum of two bit-sliced numbers of P planes each (plane i weighs 2^i, LSB first) into P + 1
-    planes: per bit position an ordinary binary addition, full adder ``s = x ^ y ^ c``, ``c' = xy | c (x ^ y)``."""
-    total, carry = [a[0] ^ b[0]], a[0] & b[0]
-    for x, y in zip(a[1:], b[1:]):
-        either = x ^ y
-        total.append(either ^ carry)
-        carry = (x & y) | (carry & either)
-    return total + [carry]
-
-
-def _per_bit_sums(numbers: jax.Array) -> jax.Array:
-    """``(32,)`` int32: ``Σ_j Σ_b 2^b · (bit k of numbers[b, j])`` for each bit position k.
-
-    ``numbers`` is ``(P, n)`` uint32: n bit-sliced numbers of P planes, bit k of ``numbers[:, j]`` the binary digits
-    of one count of sample k. A vertical counter by tree reduction: the second half of the words is added to the
-    first (:func:`_add_planes`, a zero word appended when n is odd), so each level halves the words and adds one
-    plane, and the work is about twice the first level's; below :data:`_SPREAD_WORDS` words per plane each bit is
-    spread into its own lane and summed with its weight. Exact: every level preserves ``Σ_j value_k(j)`` for every
-    k and no carry is dropped. Each level is one elementwise pass over two contiguous halves, where
-    byte-lane counting needs 8 shifted passes per plane over rows of at most 255 words (module docstring: 3.7× in
-    3D, 4.3× in 2D).
-    """
-    while numbers.shape[1] > _SPREAD_WORDS:
-        if numbers.shape[1] % 2:
-            numbers = jnp.concatenate([numbers, jnp.zeros((numbers.shape[0], 1), jnp.uint32)], axis=1)
-        half = numbers.shape[1] // 2
-        numbers = jnp.stack(_add_planes(list(numbers[:, :half]), list(numbers[:, half:])))
-        # one materialized array per level: left to itself XLA:CPU fuses the levels into their consumers and
-        # recomputes each level once per plane that reads it (3× slower in 3D, L = 16, 8 rungs)
-        numbers = jax.lax.optimization_barrier(numbers)
-    bits = ((numbers[..., None] >> _BITS) & jnp.uint32(1)).astype(jnp.int32)  # (P, ≤ 32, 32)
-    weights = (1 << np.arange(numbers.shape[0], dtype=np.int32))[:, None, None]
-    return jnp.sum(bits * weights, axis=(0, 1))
-
-
-def _rolled_neighbour_words(other: jax.Array, own_at_even: np.ndarray) -> list[jax.Array]:
-    """The words of ``multispin._neighbour_words`` (same order, same arguments) by ``jnp.roll``. The sweep avoids
-    rolls because inside its loop fusion they stop vectorization; here each roll is a copy of its own, and the
-    padded copy the sweep uses made the energy read 1.4× slower in 3D (L = 16, 8 rungs, one same-run timing)."""
-    d = other.ndim
-    words = []
-    for axis in range(d - 1):
-        words += [jnp.roll(other, -1, axis=axis), jnp.roll(other, 1, axis=axis)]  # the words at site ± e_axis
-    right, left = jnp.roll(other, -1, axis=d - 1), jnp.roll(other, 1, axis=d - 1)
-    words += [jnp.where(own_at_even, other, right), jnp.where(own_at_even, left, other)]
-    return words
-
-
-def _energies(base: MultispinState) -> jax.Array:
-    """``(32,)`` exact energies ``-|J| (d·N - 2 A_k)``, ``A_k`` sample k's unsatisfied bonds, each bond counted once
-    from its black end (as ``MultispinState.energy``). The 2d unsatisfied-bond words of every black site are added
-    in pairs of directions (a half adder per site: 2 planes), the d pair sums laid end to end, and the per-bit sum
-    of those 2-plane numbers is :func:`_per_bit_sums`."""
-    d = base.black.ndim
-    neighbours = _rolled_neighbour_words(base.white, _even_rows((*base.black.shape[:-1], 2 * base.black.shape[-1])))
-    unsatisfied = [jnp.broadcast_to(base.black ^ n ^ m, base.black.shape).reshape(-1)
-                   for n, m in zip(neighbours, base.bonds_black)]
-    pairs = list(zip(unsatisfied[::2], unsatisfied[1::2]))
-    low = jnp.concatenate([a ^ b for a, b in pairs])
-    high = jnp.concatenate([a & b for a, b in pairs])
-    # starting from the per-site pair sums rather than the 2d words (one level fewer, done where the words are
-    # made) or the 3-plane per-site count (a ripple adder per site costs more than the levels it saves)
-    unsatisfied_count = _per_bit_sums(jax.lax.optimization_barrier(jnp.stack([low, high])))
-    bonds = d * 2 * base.black.size - 2 * unsatisfied_count
-    return -base.scale * bonds.astype(jnp.float32)
 
 
 def _words(flags: jax.Array) -> jax.Array:

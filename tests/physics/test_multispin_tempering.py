@@ -19,7 +19,7 @@ import pytest
 from scipy import stats
 
 from physics import lattice, run
-from physics.kernels import multispin_tempering
+from physics.kernels import multispin, multispin_tempering
 from physics.kernels.lattice import unpack_sublattices
 from physics.kernels.multispin import (
     REPLICAS,
@@ -303,7 +303,7 @@ def test_per_bit_sums_match_numpy_bit_count():
         words = rng.integers(0, 2**32, size=(planes, n), dtype=np.uint32)
         bits = (words[..., None] >> np.arange(REPLICAS, dtype=np.uint32)) & 1  # (planes, n, 32)
         expected = np.einsum("bnk,b->k", bits.astype(np.int64), 2 ** np.arange(planes))
-        counts = jax.jit(multispin_tempering._per_bit_sums)(jnp.asarray(words))
+        counts = jax.jit(multispin._per_bit_sums)(jnp.asarray(words))
         np.testing.assert_array_equal(counts, expected, err_msg=f"{planes} planes, {n} words")
 
 
