@@ -27,12 +27,13 @@ def jit(fn: Callable | None = None, **jit_kwargs):
 
     Why: XLA:CPU lets LLVM vectorize its loop fusions for 256-bit registers by default (``xla_cpu_prefer_vector_width
     = 256``), which leaves half of an AVX-512 unit idle in the engine's elementwise and bitwise sweeps. On this
-    project's 2-core AMD EPYC (Zen 4) the same programs ran, interleaved in one process: multi-spin 2D Ising L = 1024
-    2.0×, packed 2D Ising 1.9×, multi-spin 3D 1.7×, the generic 3D Ising sweep 1.6×, Gaussian EA heat bath 1.3×,
-    the REM chunk energies 1.8× faster (BENCHMARKS.md), with bitwise the same configurations. Integer and select
-    arithmetic is unchanged by the vector width; a float reduction may be reassociated over more lanes, so a sum can
-    differ in its last bits from the plain ``jax.jit`` program (never between two runs of this one). On a CPU
-    without AVX-512 LLVM falls back to what the machine has. Other backends get plain ``jax.jit``.
+    project's 2-core AMD EPYC (Zen 4), same run against ``jax.jit`` (BENCHMARKS.md, 2026-12-01): multi-spin 2D
+    Ising 1.45–1.54×, the packed generic 3D Ising sweep 1.36×, hashed p-spin couplings 1.37×, the REM chunk
+    energies 1.8×; the float-exp-bound Gaussian EA sweeps 0.98–1.05× (no gain), and no surveyed size more than
+    5 % slower. Integer and select arithmetic is unchanged by the vector width, and the configurations are bitwise
+    those of ``jax.jit`` (tests/physics/test_driver.py); a float reduction may be reassociated over more lanes, so
+    a sum can differ in its last bits from the plain ``jax.jit`` program (never between two runs of this one). On a
+    CPU without AVX-512 LLVM falls back to what the machine has. Other backends get plain ``jax.jit``.
 
     The backend is read when the function is first called, not at import (importing must not start a backend).
     Usable as ``physics.jit(f, static_argnames=...)`` or as a decorator ``@physics.jit(static_argnames=...)``;
