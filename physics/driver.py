@@ -27,7 +27,7 @@ def jit(fn: Callable | None = None, **jit_kwargs):
 
     Why: XLA:CPU lets LLVM vectorize its loop fusions for 256-bit registers by default (``xla_cpu_prefer_vector_width
     = 256``), which leaves half of an AVX-512 unit idle in the engine's elementwise and bitwise sweeps. On this
-    project's 2-core AMD EPYC (Zen 4), same run against ``jax.jit`` (BENCHMARKS.md, 2026-12-01): multi-spin 2D
+    project's 2-core AMD EPYC (AVX-512), same run against ``jax.jit`` (BENCHMARKS.md, 2026-12-01): multi-spin 2D
     Ising 1.45–1.54×, the packed generic 3D Ising sweep 1.36×, hashed p-spin couplings 1.37×, the REM chunk
     energies 1.8×; the float-exp-bound Gaussian EA sweeps 0.98–1.05× (no gain), and no surveyed size more than
     5 % slower. Integer and select arithmetic is unchanged by the vector width, and the configurations are bitwise
