@@ -18,7 +18,7 @@ Heat bath: ``multispin_ea_heat_bath`` (the same packing and comparison chain on 
 ±J at L = 256 (``quick``: the 3D case at L = 16 alone).
 
 Not quick, also 3D ±J at L = 16 and 24 (multi-spin against ``kernels.metropolis``): the per-update rate of the
-multi-spin sweep depends on the line length W = L/2 words (BENCHMARKS.md, 2026-12-01).
+multi-spin sweep depends on the line length W = L/2 words, and L = 18–30 run on padded lines (multispin docstring).
 
 Compilation: the engine's kernels (multi-spin and today's generic ones) as the library compiles sweeps,
 ``physics.jit`` (512-bit vectors on a CPU); the masked sweep of 7b3941c as it ran then, under ``jax.jit``.
@@ -197,7 +197,7 @@ def bench(quick: bool = False) -> list[Row]:
         rows.append(Row(f"Multi-spin heat bath {name}, {REPLICAS} per uint32 word × {w} words, T={temperature}", rate,
                         "updates/ns", f"kernels.heat_bath R={best} (best R, same run)", base[best],
                         f"sample-site updates; {REPLICAS} per word share each site's hash word"))
-    if not quick:  # the sizes spin-glass studies use below L = 32; at 20–28 the multi-spin sweep is far slower
+    if not quick:  # sizes spin-glass studies use below L = 32; L = 24 runs on padded lines
         for side in (16, 24):
             shape = (side,) * 3
             base = {r: _generic_ea_rate(shape, T_EA_3D, r, sweeps) for r in batches}
@@ -205,7 +205,7 @@ def bench(quick: bool = False) -> list[Row]:
             rows.append(Row(f"Multi-spin Metropolis 3D ±J EA L={side}, {REPLICAS} per uint32 word × 1 words, "
                             f"T={T_EA_3D}", _multispin_ea_rate(shape, T_EA_3D, 1, sweeps), "updates/ns",
                             f"kernels.metropolis R={best} (best R, same run)", base[best],
-                            "per-update rate falls at L = 20–28 (lines of W = L/2 words: BENCHMARKS.md)"))
+                            "L = 18–30: lines stored padded to a multiple of 8 words (multispin docstring)"))
         packed, plain = _pt_rates(sweeps)
         rows.append(Row(f"Multi-spin parallel tempering 3D ±J EA L={PT_SIDE}, {len(PT_LADDER)} rungs, 32 samples "
                         "per word", packed, "updates/ns", "kernels.parallel_tempering over kernels.metropolis, one "

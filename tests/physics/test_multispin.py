@@ -18,6 +18,7 @@ import pytest
 from scipy import stats
 
 from physics import lattice, run, theory
+from physics.kernels import multispin
 from physics.kernels.multispin import (
     REPLICAS,
     multispin_ea_heat_bath,
@@ -220,7 +221,6 @@ def test_replicas_of_one_word_are_uncorrelated():
 def test_replica_correlation_rejects_shared_random_numbers(monkeypatch):
     """Negative control: with the replica offsets set to zero (one shared uniform per site) the harness sees the
     replicas' synchronous coupling."""
-    import physics.kernels.multispin as multispin
 
     def zero_offsets(key, sublattice, sub_shape, bits, n):
         rows, width = sub_shape
@@ -446,6 +446,47 @@ def test_uniform_ferromagnet_is_the_ising_kernel():
     kern = multispin_metropolis(lattice.Ising(shape), TRAJECTORY_T)
     _, ising = jax.jit(lambda s: run(kern, jax.random.key(9), s, 30, observe=lambda t, i: t.x))(kern.init(None, x0))
     assert np.array_equal(ea, np.asarray(ising))
+
+
+# --- padded lines ----------------------------------------------------------------------------------------------
+# W = 12 words per line, stored as 16: the smallest 3D shape the padding applies to (W > 8, not a multiple of 8)
+PADDED_SHAPE, PADDED_STORED = (4, 2, 24), 16
+
+
+def _padded_run(builder, model_or_couplings, temperature, x0):
+    """Final ``.x``, the energy and acceptance of every sweep, and the stored line length, over 20 sweeps."""
+    kern = builder(model_or_couplings, temperature)
+    state = kern.init(None, x0)
+    final, (energies, acceptance) = jax.jit(lambda s: run(kern, jax.random.key(11), s, 20,
+                                                          observe=lambda t, i: (t.energy, i.acceptance)))(state)
+    return np.asarray(final.x), np.asarray(energies), np.asarray(acceptance), state.black.shape[-1]
+
+
+@pytest.mark.parametrize("rule", multispin.RULES)
+def test_padded_lines_are_bitwise_the_unpadded_kernel(monkeypatch, rule):
+    """3D lines of W = 12 words are stored padded to 16 words (``multispin._PAD_LINES``): for the Ising (J = -1.1)
+    and the ±J kernel, 20 sweeps give bitwise the configurations, per-sweep exact energies and acceptances of the
+    same kernel with the padding switched off (the random numbers are those of the unpadded sites, the wrap is at
+    W), and the padded energies equal each replica's / sample's model energy of ``.x``."""
+    x0 = lattice.random_spins(jax.random.key(12), (REPLICAS, *PADDED_SHAPE))
+    couplings = _ea_couplings(13, PADDED_SHAPE)
+    ising = lattice.Ising(PADDED_SHAPE, J=-1.1)
+    cases = {"ising": ({"metropolis": multispin_metropolis, "heat_bath": multispin_heat_bath}[rule], ising, 3.4),
+             "ea": ({"metropolis": multispin_ea_metropolis, "heat_bath": multispin_ea_heat_bath}[rule], couplings,
+                    1.3)}
+    for name, (builder, model, temperature) in cases.items():
+        x, energies, acceptance, stored = _padded_run(builder, model, temperature, x0)
+        assert stored == PADDED_STORED, name
+        monkeypatch.setattr(multispin, "_PAD_LINES", False)
+        *plain, plain_stored = _padded_run(builder, model, temperature, x0)
+        monkeypatch.setattr(multispin, "_PAD_LINES", True)
+        assert plain_stored == PADDED_SHAPE[-1] // 2, name
+        for padded_value, plain_value in zip((x, energies, acceptance), plain):
+            np.testing.assert_array_equal(padded_value, plain_value, err_msg=name)
+        assert 0.0 < acceptance.mean() < 1.0, name  # the sweeps moved: the comparison is not of frozen states
+        expected = jax.vmap(ising.energy)(jnp.asarray(x)) if name == "ising" else _ea_energies(couplings, x)
+        # both sides are sums of at most 3·192 terms ±|J| in float32: equal to well below 1e-3
+        np.testing.assert_allclose(energies[-1], expected, atol=1e-3, err_msg=name)
 
 
 # --- Kaufman's exact finite-size energy ------------------------------------------------------------------------
