@@ -46,6 +46,7 @@ from . import sphere as _sphere  # noqa: F401  (registers the spherical kernels)
 from .base import Kernel, batched, check_temperature, dispatch, register
 from .multispin import REPLICAS as _WORD_BITS
 from .multispin import (
+    RULE_BUILDERS,
     MultispinState,
     multispin_ea_heat_bath,
     multispin_ea_metropolis,
@@ -149,8 +150,8 @@ def _sample_axis(model) -> bool:
 def _why_not_packed(name: str, model, chains: tuple[int, ...], *, trust_traced: bool) -> str | None:
     """Why this batch cannot run on the multi-spin kernels (None: it can). Traced h or couplings cannot be checked:
     refused unless ``trust_traced`` (``packing="multispin"``: the caller promises h = 0 and ±1 bonds)."""
-    if name not in _PACKED_BUILDERS:
-        return f"multi-spin coding exists only for {' and '.join(_PACKED_BUILDERS)}, not {name}"
+    if name not in RULE_BUILDERS:
+        return f"multi-spin coding exists only for {' and '.join(RULE_BUILDERS)}, not {name}"
     if not isinstance(model, (Ising, EdwardsAnderson)):
         return f"model={type(model).__name__}: multi-spin coding needs a lattice Ising or EdwardsAnderson model"
     if len(model.shape) not in (2, 3) or any(s % 2 for s in model.shape):
@@ -233,16 +234,11 @@ def word_bonds(model, chains: tuple[int, ...]):
     return chains_to_words(per_chain, chains)
 
 
-# the multi-spin builders of each packable kernel: (lattice.Ising, ±J EdwardsAnderson)
-_PACKED_BUILDERS = {"metropolis": (multispin_metropolis, multispin_ea_metropolis),
-                    "heat_bath": (multispin_heat_bath, multispin_ea_heat_bath)}
-
-
 def _multispin_batch(name, model, temperature, chains: tuple[int, ...]) -> Kernel:
     """The batch as ``C/32`` multi-spin words, one ``jax.vmap`` over them; each word draws its own split key."""
     words = math.prod(chains) // _WORD_BITS
     per_word = word_bonds(model, chains)
-    ising_builder, ea_builder = _PACKED_BUILDERS[name]
+    ising_builder, ea_builder = RULE_BUILDERS[name]
     if isinstance(model, Ising):
         word_kernel = ising_builder(model, temperature)
 

@@ -94,7 +94,7 @@ from ..lattice import EdwardsAnderson, Ising
 from .base import Kernel, check_temperature
 from .lattice import LatticeInfo, _require_even, pack_sublattices, unpack_sublattices
 
-__all__ = ["REPLICAS", "RULES", "MultispinState", "MultispinIsingState", "multispin_metropolis",
+__all__ = ["REPLICAS", "RULES", "RULE_BUILDERS", "MultispinState", "MultispinIsingState", "multispin_metropolis",
            "multispin_ea_metropolis", "multispin_heat_bath", "multispin_ea_heat_bath", "pack_replicas",
            "unpack_replicas"]
 
@@ -295,18 +295,18 @@ def _threshold_masks(p: jax.Array, bits: int) -> tuple[list[jax.Array], jax.Arra
     return masks, jnp.where(full, jnp.uint32(_ONES), jnp.uint32(0))
 
 
-def _replica_offsets(key, sublattice: int, sub_shape: tuple[int, ...], bits: int, n: int, real: int | None = None):
+def _replica_offsets(key, sublattice: int, sub_shape: tuple[int, ...], bits: int, n: int, real: int):
     """The replica offsets of one half-sweep: ``¬R_b(row)`` ``(bits, L0, 1, …)`` and ``E(col)`` ``(1, …)``.
 
     Bit k of ``R_b(row) ^ rotl(E(col), b)`` is bit b of replica k's offset ``c_k(row, col)`` (row = first
     coordinate, col = the flattened rest). Counters ``n + (sublattice·L0 + row)·bits + b`` and
     ``n + 2·L0·bits + sublattice·cols + col``: above every site counter (< n) and distinct. ``R_b`` is returned
-    complemented so that the update needs one XOR for ``¬u_b``. With lines padded beyond ``real`` words, col is
-    that of the unpadded sublattice (the padding words' offsets are unused).
+    complemented so that the update needs one XOR for ``¬u_b``. ``real``: the real words per line; with lines padded
+    beyond it, col is that of the unpadded sublattice (the padding words' offsets are unused).
     """
     rows, rest = sub_shape[0], sub_shape[1:]
     cols = int(np.prod(rest))
-    if real is not None and real != rest[-1]:  # 3D only: col = l1·W + w
+    if real != rest[-1]:  # padded (3D only): col = l1·W + w
         cols = cols // rest[-1] * real
         col = (jax.lax.broadcasted_iota(jnp.uint32, (1, *rest), 1) * jnp.uint32(real)
                + jax.lax.broadcasted_iota(jnp.uint32, (1, *rest), len(rest)))
@@ -323,19 +323,27 @@ def _maj(a, b, c):
     return (a & b) | (c & (a | b))
 
 
+def _binary_count(a: list[jax.Array]) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Per bit, the number c of set bits among the 2d words ``a`` in binary, ``c = low + 2·twos + 4·fours``: two
+    half adders (2D) or two full adders (3D) and one full adder of their carries."""
+    if len(a) == 4:
+        s1, k1, s2, k2 = a[0] ^ a[1], a[0] & a[1], a[2] ^ a[3], a[2] & a[3]
+    else:
+        s1, k1 = a[0] ^ a[1] ^ a[2], _maj(a[0], a[1], a[2])
+        s2, k2 = a[3] ^ a[4] ^ a[5], _maj(a[3], a[4], a[5])
+    low, carry = s1 ^ s2, s1 & s2
+    return low, k1 ^ k2 ^ carry, _maj(k1, k2, carry)
+
+
 def _count_classes(a: list[jax.Array]) -> tuple[jax.Array, list[jax.Array]]:
     """Per bit, the number c of set bits among the 2d words ``a``: ``(c ≥ d, [c == d-1, …, c == 0])``."""
-    if len(a) == 4:
+    if len(a) == 4:  # 2D: read off the two half adders directly, without the carry adder (the hot 2D kernel)
         s1, k1, s2, k2 = a[0] ^ a[1], a[0] & a[1], a[2] ^ a[3], a[2] & a[3]
         ge2 = k1 | k2 | (s1 & s2)
         eq1 = (s1 ^ s2) & ~(k1 | k2)
         eq0 = ~(s1 | s2 | k1 | k2)
         return ge2, [eq1, eq0]
-    # 3D: two full adders, then c = low + 2·twos + 4·fours
-    s1, k1 = a[0] ^ a[1] ^ a[2], _maj(a[0], a[1], a[2])
-    s2, k2 = a[3] ^ a[4] ^ a[5], _maj(a[3], a[4], a[5])
-    low, carry = s1 ^ s2, s1 & s2
-    twos, fours = k1 ^ k2 ^ carry, _maj(k1, k2, carry)
+    low, twos, fours = _binary_count(a)
     ge3 = fours | (twos & low)
     eq2 = twos & ~(fours | low)
     eq1 = low & ~(fours | twos)
@@ -347,29 +355,20 @@ def _heat_bath_classes(a: list[jax.Array]) -> tuple[jax.Array, list[jax.Array]]:
     """Per bit, with c the number of set bits among the 2d words ``a``: ``(c > d, [m == d, m == d-1, …, m == 0])``
     where ``m = min(c, 2d - c)`` (the heat bath's folded class, module docstring).
 
-    From the binary count ``c = low + 2·twos + 4·fours`` (the adders of :func:`_count_classes`): in 2D (c ≤ 4)
+    From the binary count ``c = low + 2·twos + 4·fours`` (:func:`_binary_count`): in 2D (c ≤ 4)
     ``c > 2`` is ``fours | twos & low``, ``m = 1`` is ``c ∈ {1, 3}`` = ``low``, ``m = 2`` is ``c = 2`` and
     ``m = 0`` is ``c ∈ {0, 4}``; in 3D (c ≤ 6) ``c > 3`` is ``fours``, ``m = 3`` is ``c = 3`` = ``low & twos``,
     ``m = 1`` is ``c ∈ {1, 5}`` = ``low & ~twos``, ``m = 2`` is ``c ∈ {2, 4}`` and ``m = 0`` is ``c ∈ {0, 6}``.
     """
+    low, twos, fours = _binary_count(a)
     if len(a) == 4:
-        s1, k1, s2, k2 = a[0] ^ a[1], a[0] & a[1], a[2] ^ a[3], a[2] & a[3]
-        low, carry = s1 ^ s2, s1 & s2
-        twos, fours = k1 ^ k2 ^ carry, _maj(k1, k2, carry)
         return fours | (twos & low), [twos & ~low, low, ~(low | twos)]
-    s1, k1 = a[0] ^ a[1] ^ a[2], _maj(a[0], a[1], a[2])
-    s2, k2 = a[3] ^ a[4] ^ a[5], _maj(a[3], a[4], a[5])
-    low, carry = s1 ^ s2, s1 & s2
-    twos, fours = k1 ^ k2 ^ carry, _maj(k1, k2, carry)
     mixed = twos ^ fours
     return fours, [low & twos, ~low & mixed, low & ~twos, ~(low | mixed)]
 
 
-RULES = ("metropolis", "heat_bath")
-
-
 def _multispin_kernel(shape: tuple[int, ...], temperature, bits: int, make_bonds, scale, rule: str) -> Kernel:
-    """The shared sweep; ``rule`` (one of :data:`RULES`) picks the flip probability of each count class.
+    """The shared sweep; ``rule`` (a key of :data:`RULE_BUILDERS`) picks the flip probability of each count class.
     ``make_bonds()`` gives the ``(bonds_black, bonds_white)`` words of the state."""
     d = len(shape)
     n = int(np.prod(shape))
@@ -414,8 +413,7 @@ def _multispin_kernel(shape: tuple[int, ...], temperature, bits: int, make_bonds
         else:
             index = jnp.arange(spins.size, dtype=jnp.uint32).reshape(sub_shape)
         word = hashing.hash32(key, index + jnp.uint32(sublattice * half))
-        line_args = (real,) if padded else ()  # unpadded: the call as it was (the tests replace this function)
-        not_rows, column = _replica_offsets(key, sublattice, sub_shape, bits, n, *line_args)
+        not_rows, column = _replica_offsets(key, sublattice, sub_shape, bits, n, real)
         unsatisfied = [spins ^ nb ^ m for nb, m in zip(_neighbour_words(other, own_at_even), bonds)]
         if heat_bath:
             # complementing u where c > d turns u < 1 - p_m into ¬(u' < p_m): one chain, d + 1 thresholds
@@ -543,3 +541,10 @@ def multispin_ea_heat_bath(couplings, temperature, *, bits: int = 24) -> Kernel:
     each word: the flip probabilities of :func:`multispin_heat_bath` with |J| = 1, the inputs and the state of
     :func:`multispin_ea_metropolis`."""
     return _ea_kernel(couplings, temperature, bits, "heat_bath", "multispin_ea_heat_bath", "kernels.heat_bath")
+
+
+# the kernels of each sweep rule: (32 replicas of a lattice.Ising, 32 ±J samples); packed batches
+# (``kernels.metropolis``/``heat_bath``) and parallel tempering pick their builders here
+RULE_BUILDERS = {"metropolis": (multispin_metropolis, multispin_ea_metropolis),
+                 "heat_bath": (multispin_heat_bath, multispin_ea_heat_bath)}
+RULES = tuple(RULE_BUILDERS)

@@ -48,26 +48,21 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..lattice import Ising
 from .base import Kernel
 from .lattice import LatticeInfo
 from .multispin import (
+    _BITS,
     REPLICAS,
+    RULE_BUILDERS,
     RULES,
     MultispinState,
-    multispin_ea_heat_bath,
-    multispin_ea_metropolis,
-    multispin_heat_bath,
-    multispin_metropolis,
 )
 from .multispin import _exact_energies as _energies  # MultispinState.energy, read at every rung every step
 from .tempering import ladder
 
 __all__ = ["MultispinPTState", "MultispinPTInfo", "multispin_parallel_tempering"]
-
-_BITS = np.arange(REPLICAS, dtype=np.uint32)  # NumPy: importing must not start a JAX backend
 
 
 class MultispinPTState(NamedTuple):
@@ -149,8 +144,8 @@ def multispin_parallel_tempering(model_or_couplings, temperatures, *, bits: int 
     temps, betas = ladder(temperatures)
     count = temps.shape[0]
     ising = isinstance(model_or_couplings, Ising)
-    sweep_kernel = {("metropolis", True): multispin_metropolis, ("metropolis", False): multispin_ea_metropolis,
-                    ("heat_bath", True): multispin_heat_bath, ("heat_bath", False): multispin_ea_heat_bath}[rule, ising]
+    ising_builder, ea_builder = RULE_BUILDERS[rule]
+    sweep_kernel = ising_builder if ising else ea_builder
 
     def make_kernel(t):
         return sweep_kernel(model_or_couplings, t, bits=bits)

@@ -222,7 +222,7 @@ def test_replica_correlation_rejects_shared_random_numbers(monkeypatch):
     """Negative control: with the replica offsets set to zero (one shared uniform per site) the harness sees the
     replicas' synchronous coupling."""
 
-    def zero_offsets(key, sublattice, sub_shape, bits, n):
+    def zero_offsets(key, sublattice, sub_shape, bits, n, real):
         rows, width = sub_shape
         return jnp.full((bits, rows, 1), 0xFFFFFFFF, jnp.uint32), jnp.zeros((1, width), jnp.uint32)
 
